@@ -1,0 +1,1 @@
+"""Tracker connectors: each turns one tracker's API into the Connector protocol of base.py."""
