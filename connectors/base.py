@@ -97,3 +97,26 @@ def split_keys(keys: Iterable[str], size: int) -> Iterator[list[str]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+class DictMemory:
+    """Memory kept in dictionaries: for tests, dry runs and the demo. The ledger is the durable one."""
+
+    def __init__(self) -> None:
+        self.gates: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
+        self.comments: dict[tuple[str, str], str] = {}
+
+    def gate_tickets(self, tracker: Tracker, epic_key: str) -> dict[str, str]:
+        return {g: key for g, (key, _) in self.gates.get((tracker.value, epic_key), {}).items()}
+
+    def gate_refs(self, tracker: Tracker, epic_key: str) -> dict[str, str]:
+        return {g: ref for g, (_, ref) in self.gates.get((tracker.value, epic_key), {}).items()}
+
+    def record_gate(self, tracker: Tracker, epic_key: str, gate: str, ticket_key: str, ref: str) -> None:
+        self.gates.setdefault((tracker.value, epic_key), {}).setdefault(gate, (ticket_key, ref))
+
+    def comment_id(self, tracker: Tracker, ticket_key: str) -> str | None:
+        return self.comments.get((tracker.value, ticket_key))
+
+    def record_comment(self, tracker: Tracker, ticket_key: str, comment_id: str) -> None:
+        self.comments[(tracker.value, ticket_key)] = comment_id
