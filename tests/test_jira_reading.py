@@ -1,0 +1,180 @@
+"""Reading Jira: pilot epics across pages, one-epic snapshots in two calls, batched children, epic_of."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+
+from connectors.base import DictMemory, PermanentError
+from plugin.model import StatusCategory, Tracker
+from tests.jira_payloads import (
+    BOT, EPIC_FIELDS, HUMAN, PILOTS, add, children_search, comment, connector, epic, epic_get,
+    issue, page, sent,
+)
+
+PILOT_SEARCH = {
+    "jql": f"({PILOTS}) ORDER BY key ASC",
+    "fields": EPIC_FIELDS.split(","),
+    "maxResults": 100,
+    "properties": ["pilotgate.gates"],
+}
+
+
+@responses.activate
+def test_pilot_epics_follow_next_page_tokens_and_read_children_in_one_batch():
+    jira, _, _ = connector()
+    add("POST", "search/jql", page([epic("PG-1", "10001"), epic("PG-2", "10002")], token="page-2"))
+    add("POST", "search/jql", page([epic("PG-3", "10003")]))
+    add("POST", "search/jql", page([issue("PG-4", "10004", parent="PG-1"), issue("PG-5", "10005", parent="PG-3")],
+                                   token="children-2"))
+    add("POST", "search/jql", page([issue("PG-6", "10006", parent="PG-3")]))
+
+    epics = list(jira.pilot_epics())
+
+    assert [e.key for e in epics] == ["PG-1", "PG-2", "PG-3"]
+    assert [[c.key for c in e.children] for e in epics] == [["PG-4"], [], ["PG-5", "PG-6"]]
+    assert sent() == [
+        ("POST", "search/jql", PILOT_SEARCH),
+        ("POST", "search/jql", {**PILOT_SEARCH, "nextPageToken": "page-2"}),
+        ("POST", "search/jql", children_search(["PG-1", "PG-2", "PG-3"])),
+        ("POST", "search/jql", children_search(["PG-1", "PG-2", "PG-3"], token="children-2")),
+    ]
+
+
+@responses.activate
+def test_pilot_epics_narrowed_to_some_keys_keep_the_configured_order_by():
+    jira, _, _ = connector(pilots=f"{PILOTS} ORDER BY created DESC")
+    add("POST", "search/jql", page([epic("PG-2", "10002")]))
+    add("POST", "search/jql", page([]))
+
+    assert [e.key for e in jira.pilot_epics(only=["PG-2", "pg-9"])] == ["PG-2"]
+    assert sent()[0] == ("POST", "search/jql", {
+        **PILOT_SEARCH, "jql": f"({PILOTS}) AND key in (PG-2, PG-9) ORDER BY created DESC",
+    })
+
+
+def test_keys_that_are_not_issue_keys_never_reach_jql():
+    jira, _, _ = connector()
+    with pytest.raises(PermanentError, match="not a Jira issue key"):
+        list(jira.pilot_epics(only=['PG-1) OR project = "SECRET']))
+
+
+@responses.activate
+def test_many_epics_with_known_gates_are_read_in_batches_within_the_reconcile_limit():
+    memory = DictMemory()
+    epics = [epic(f"PG-{n}", str(10000 + n)) for n in range(1, 15)]
+    for n in range(1, 15):
+        for g, gate in enumerate(("metric", "integration", "security", "operations")):
+            memory.record_gate(Tracker.JIRA, f"PG-{n}", gate, f"PG-{100 * n + g}", str(20000 + 10 * n + g))
+    jira, _, _ = connector(memory)
+    add("POST", "search/jql", page(epics))
+    add("POST", "search/jql", page([]))
+    add("POST", "search/jql", page([]))
+
+    assert len(list(jira.pilot_epics())) == 14
+
+    first, second = [body for _, _, body in sent()[1:]]
+    assert first == children_search([f"PG-{n}" for n in range(1, 13)],
+                                    [20000 + 10 * n + g for n in range(1, 13) for g in range(4)])
+    assert second == children_search(["PG-13", "PG-14"], [20000 + 10 * n + g for n in (13, 14) for g in range(4)])
+    assert len(first["reconcileIssues"]) == 48
+
+
+@responses.activate
+def test_snapshot_reads_the_epic_and_its_children_in_two_calls():
+    memory = DictMemory()
+    memory.record_gate(Tracker.JIRA, "PG-1", "success-metric", "PG-7", "10007")
+    memory.record_comment(Tracker.JIRA, "PG-3", "30002")
+    jira, _, _ = connector(memory)
+    recorded = {"pilotgate.gates": {"gates": {"operations-owner": {"key": "PG-8", "id": "10008"}}}}
+    add("GET", "issue/PG-1", epic("PG-1", "10001", properties=recorded))
+    add("POST", "search/jql", page([
+        issue("PG-2", "10002", parent="PG-1", category="indeterminate", blocked_by=["PG-7"],
+              comments=[comment("30001", "Pilot Gate: gates open", author=BOT)]),
+        issue("PG-3", "10003", parent="PG-1",
+              comments=[comment("30000", "looks good", author=HUMAN), comment("30002", " Gate text \r\n")]),
+        issue("PG-7", "10007", parent="PG-1", gate="success-metric", category="done"),
+    ]))
+
+    snap = jira.snapshot("PG-1")
+
+    assert sent() == [
+        ("GET", "issue/PG-1", epic_get()),
+        ("POST", "search/jql", children_search(["PG-1"], [10007, 10008])),
+    ]
+    assert snap.key == "PG-1" and snap.ticket.issue_type == "Epic"
+    work = snap.child("PG-2")
+    assert work.category is StatusCategory.IN_PROGRESS
+    assert work.blocked_by == frozenset({"PG-7"})
+    assert work.parent == "PG-1" and work.ref == "10002"
+    assert work.url == "https://example.atlassian.net/browse/PG-2"
+    assert snap.gates() == {"success-metric": snap.child("PG-7")}
+    assert snap.child("PG-7").category is StatusCategory.DONE
+    assert dict(snap.bot_comments) == {"PG-2": "Pilot Gate: gates open", "PG-3": "Gate text"}
+
+
+@responses.activate
+def test_blocks_links_are_read_in_the_right_direction():
+    jira, _, _ = connector()
+    add("GET", "issue/PG-1", epic())
+    blocker = issue("PG-7", "10007", parent="PG-1", gate="success-metric")
+    # Seen from PG-7, an outwardIssue PG-2 means "PG-7 blocks PG-2": that is not PG-7 being blocked.
+    blocker["fields"]["issuelinks"] = [{"id": "3", "type": {"name": "Blocks", "inward": "is blocked by",
+                                                            "outward": "blocks"},
+                                        "outwardIssue": {"id": "10002", "key": "PG-2"}}]
+    add("POST", "search/jql", page([blocker, issue("PG-2", "10002", parent="PG-1", blocked_by=["PG-7"])]))
+
+    snap = jira.snapshot("PG-1")
+
+    assert snap.child("PG-7").blocked_by == frozenset()
+    assert snap.child("PG-2").blocked_by == frozenset({"PG-7"})
+
+
+@responses.activate
+def test_gate_found_by_label_when_its_property_was_removed():
+    jira, _, _ = connector()
+    add("GET", "issue/PG-1", epic())
+    gate = issue("PG-7", "10007", parent="PG-1", labels=["pilotgate-gate-security-briefing"])
+    add("POST", "search/jql", page([gate]))
+    assert jira.snapshot("PG-1").child("PG-7").gate == "security-briefing"
+
+
+@responses.activate
+def test_epic_of_a_child_is_its_pilot_parent():
+    jira, _, _ = connector()
+    add("GET", "issue/PG-2", issue("PG-2", "10002", parent="PG-1"))
+    add("POST", "search/jql", page([{"id": "10001", "key": "PG-1"}]))
+
+    assert jira.epic_of("PG-2") == "PG-1"
+    assert sent() == [
+        ("GET", "issue/PG-2", {"fields": "parent"}),
+        ("POST", "search/jql", {"jql": f"({PILOTS}) AND key in (PG-2, PG-1)", "fields": ["id"],
+                                "maxResults": 100}),
+    ]
+
+
+@responses.activate
+def test_epic_of_a_pilot_epic_is_itself_and_of_an_unrelated_ticket_none():
+    jira, _, _ = connector()
+    add("GET", "issue/PG-1", epic())
+    add("POST", "search/jql", page([{"id": "10001", "key": "PG-1"}]))
+    add("GET", "issue/10009", issue("OPS-9", "10009"))
+    add("POST", "search/jql", page([]))
+    add("GET", "issue/PG-404", {"errorMessages": ["Issue does not exist"]}, status=404)
+
+    assert jira.epic_of("PG-1") == "PG-1"
+    assert jira.epic_of("10009") is None
+    assert jira.epic_of("PG-404") is None
+
+
+@responses.activate
+def test_data_center_pages_the_classic_search_with_start_at():
+    jira, _, _ = connector(email=None)
+    add("POST", "search", {"startAt": 0, "maxResults": 1, "total": 2, "issues": [epic("PG-1", "10001")]})
+    add("POST", "search", {"startAt": 1, "maxResults": 1, "total": 2, "issues": [epic("PG-2", "10002")]})
+    add("POST", "search", {"startAt": 0, "maxResults": 100, "total": 0, "issues": []})
+
+    assert [e.key for e in jira.pilot_epics()] == ["PG-1", "PG-2"]
+    bodies = [(path, body.get("startAt")) for _, path, body in sent()]
+    assert bodies == [("search", 0), ("search", 1), ("search", 0)]
+
