@@ -196,7 +196,8 @@ def _load(schema: Schema, payload: Mapping) -> dict:
 def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
     if isinstance(messages, Mapping) and messages:
         name, inner = next(iter(messages.items()))
-        return _first_error(inner, f"{prefix}.{name}" if prefix else str(name))
+        path = prefix if name == "_schema" else (f"{prefix}.{name}" if prefix else str(name))
+        return _first_error(inner, path)
     if isinstance(messages, list) and messages:
         return _first_error(messages[0], prefix) if not isinstance(messages[0], str) else (prefix, messages[0])
     return prefix or "(body)", str(messages)
