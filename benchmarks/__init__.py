@@ -1,0 +1,1 @@
+"""Benchmarks: load, latency, API economy and memory figures next to same-run baselines."""

@@ -1,0 +1,76 @@
+"""Pilot Gate as deployed for a benchmark: a configuration in a scratch folder and the servers' command lines."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from benchmarks.common import BENCH, PYTHON, ROOT
+
+WORK = BENCH / ".work"
+SECRET = "bench-webhook-secret"
+REPO = "example-org/ml-pilots"
+PROJECT = "PILOT"
+WORKERS = 2
+BIN = Path(PYTHON).parent
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A fresh folder with pilotgate.yaml, its SQLite database and queue."""
+
+    folder: Path
+    config: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PILOTGATE_CONFIG": str(self.config), "PYTHONPATH": str(ROOT)}
+
+
+def deployment(name: str, tracker_url: str = "http://127.0.0.1:9", queue: str | None = None) -> Deployment:
+    """A configuration for both trackers pointing at `tracker_url` (a sandbox; unreachable by default)."""
+    folder = WORK / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    config = {
+        "templates": str(ROOT / "templates"),
+        "database": f"sqlite:///{folder / 'pilotgate.db'}",
+        "queue": queue or f"sqlite:///{folder / 'pilotgate-queue.db'}",
+        "jira": {"url": f"{tracker_url}/jira", "email": "bot@example.com", "token": "jira-token",
+                 "webhook_secret": SECRET, "pilots": "issuetype = Epic AND labels = ai-pilot",
+                 "template": "ai-pilot", "bot_account": "557058:pilotgate-bot"},
+        "github": {"api_url": f"{tracker_url}/github", "token": "github-token", "webhook_secret": SECRET,
+                   "repositories": [REPO], "pilot_label": "ai-pilot", "template": "ai-pilot",
+                   "bot_login": "pilotgate[bot]"},
+    }
+    path = folder / "pilotgate.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return Deployment(folder, path)
+
+
+def server_command(server: str, target: str, port: int, factory: bool = False) -> list[str]:
+    """The same settings for every app under one server: 2 workers, keep-alive, loopback."""
+    if server == "gunicorn":
+        app = f"{target}()" if factory else target
+        return [str(BIN / "gunicorn"), "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--keep-alive", "5",
+                "--log-level", "warning", app]
+    if server == "granian":
+        return [str(BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS), "--host", "127.0.0.1",
+                "--port", str(port), "--log-level", "warning", *(["--factory"] if factory else []), target]
+    raise ValueError(f"unknown server {server!r}: gunicorn or granian")
+
+
+SERVICE_TARGET = "plugin.web:create_app"
+BARE_TARGET = "benchmarks.bare_flask:app"
+SERVERS = ("gunicorn", "granian")
+
+
+def health(port: int) -> dict:
+    """GET /healthz: liveness and queue depth, as the service reports them."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+        return json.loads(answer.read())
