@@ -1,0 +1,284 @@
+"""Pilot Gate on GitHub: epics are labelled issues, gates are sub-issues that block the work through dependencies."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import requests
+from github import Auth, Github
+
+from connectors.base import Memory, NotFound, Outcome, PermanentError, split_keys
+from connectors.github_graphql import (
+    CONTENT_NODE,
+    EPIC_OF,
+    EPICS_PER_QUERY,
+    MAX_DEPENDENCIES,
+    PROJECT_ITEM,
+    SEARCH_EPICS,
+    EpicFacts,
+    epics_by_key,
+    is_pilot,
+    node_key,
+    search_query,
+    to_epic,
+)
+from connectors.github_http import GitHubHttp
+from connectors.github_markers import COMMENT_MARKER, NOTE_MARKER, split_key
+from connectors.github_writes import CommentWriter, GateProvisioner, GateRef
+from plugin.config import GitHubConfig
+from plugin.model import (
+    Action,
+    AddBlocksLink,
+    AddLabel,
+    CreateGates,
+    Epic,
+    SetCheck,
+    Tracker,
+    UpsertComment,
+)
+
+log = logging.getLogger(__name__)
+STATUS_CONTEXT = "pilotgate/gates"
+REPOS_PER_SEARCH = 5  # keeps the search string well under GitHub's 256-character query limit
+_APPLY_ORDER = {CreateGates: 0, AddBlocksLink: 1, AddLabel: 2, UpsertComment: 3, SetCheck: 4}
+
+
+class GitHubConnector:
+    """The Connector protocol over GitHub's REST and GraphQL APIs (github.com, GHES, or the sandbox)."""
+
+    tracker = Tracker.GITHUB
+
+    def __init__(
+        self,
+        config: GitHubConfig,
+        memory: Memory,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.memory = memory
+        self.http = GitHubHttp(config.api_url, authorization(config), session=session, sleep=sleep,
+                               clock=clock, timeout=config.timeout)
+        self._gates = GateProvisioner(self.http, memory)
+        self._comments = CommentWriter(self.http, memory)
+        self._facts: dict[str, EpicFacts] = {}
+
+    # reading
+
+    def pilot_epics(self, only: Sequence[str] | None = None) -> Iterator[Epic]:
+        if only is not None:
+            for chunk in split_keys(only, EPICS_PER_QUERY):
+                yield from (e for e in self._read_epics(chunk) if e is not None and self._is_open_pilot(e))
+            return
+        for repos in split_keys(self.config.repositories, REPOS_PER_SEARCH):
+            yield from self._search_epics(repos)
+
+    def snapshot(self, epic_key: str) -> Epic:
+        epic = self._read_epics([epic_key])[0]
+        if epic is None:
+            raise NotFound(f"{epic_key}: no such issue, or the bot may not see it")
+        return epic
+
+    def epic_of(self, ticket_key: str) -> str | None:
+        owner, repo, number = split_key(ticket_key)
+        data = self.http.graphql(EPIC_OF, {"owner": owner, "name": repo, "number": number})
+        issue = (data.get("repository") or {}).get("issue")
+        if issue is None:
+            return None
+        for candidate in (issue, issue.get("parent")):
+            if candidate and self._is_configured_pilot(candidate):
+                return node_key(candidate)
+        return None
+
+    def project_item_status(self, item_node_id: str) -> tuple[str | None, str | None]:
+        """A Projects v2 item's content as `owner/repo#n` (None unless an issue) and its Status name."""
+        node = self.http.graphql(PROJECT_ITEM, {"id": item_node_id}).get("node") or {}
+        content = node.get("content") or {}
+        status = (node.get("fieldValueByName") or {}).get("name")
+        return (node_key(content) if content.get("number") else None), status
+
+    def ticket_key_of_node(self, content_node_id: str) -> str | None:
+        """`owner/repo#n` of the issue behind a node id (a projects_v2_item's content_node_id)."""
+        node = self.http.graphql(CONTENT_NODE, {"id": content_node_id}).get("node") or {}
+        return node_key(node) if node.get("number") else None
+
+    def _read_epics(self, keys: Sequence[str]) -> list[Epic | None]:
+        variables: dict[str, object] = {}
+        for i, key in enumerate(keys):
+            variables[f"o{i}"], variables[f"r{i}"], variables[f"n{i}"] = split_key(key)
+        data = self.http.graphql(epics_by_key(len(keys)), variables)
+        return [self._remember(((data.get(f"e{i}") or {}).get("issue"))) for i in range(len(keys))]
+
+    def _search_epics(self, repos: Sequence[str]) -> Iterator[Epic]:
+        variables = {"q": search_query(repos, self.config.pilot_label), "first": EPICS_PER_QUERY, "after": None}
+        while True:
+            found = self.http.graphql(SEARCH_EPICS, variables)["search"]
+            for node in found["nodes"]:
+                if node and self._is_configured_pilot(node):
+                    yield self._remember(node)
+            if not found["pageInfo"]["hasNextPage"]:
+                return
+            variables["after"] = found["pageInfo"]["endCursor"]
+
+    def _remember(self, node: dict | None) -> Epic | None:
+        if node is None:
+            return None
+        epic, facts = to_epic(node, self.config.in_progress)
+        self._facts[epic.key] = facts
+        return epic
+
+    def _is_configured_pilot(self, node: dict) -> bool:
+        repository = node["repository"]["nameWithOwner"].lower()
+        return (repository in {r.lower() for r in self.config.repositories}
+                and is_pilot(node, self.config.pilot_label, self.config.epic_type))
+
+    def _is_open_pilot(self, epic: Epic) -> bool:
+        labels = {label.lower() for label in epic.ticket.labels}
+        wanted_type = self.config.epic_type
+        return (epic.ticket.status != "closed" and self.config.pilot_label.lower() in labels
+                and (wanted_type is None or (epic.ticket.issue_type or "").lower() == wanted_type.lower()))
+
+    # writing
+
+    def apply(self, epic: Epic, actions: Sequence[Action]) -> list[Outcome]:
+        """Gates first (later actions may name them), then links, labels, comments, statuses.
+
+        A refused action (PermanentError) becomes a not-done Outcome so the others still happen;
+        TransientError propagates: the whole batch is safe to repeat.
+        """
+        facts = self._facts.get(epic.key) or _facts_from(epic)
+        problems: list[str] = []
+        outcomes: dict[int, Outcome] = {}
+        for index in sorted(range(len(actions)), key=lambda i: _APPLY_ORDER[type(actions[i])]):
+            action = actions[index]
+            try:
+                outcomes[index] = self._apply_one(epic, facts, action, problems)
+            except PermanentError as err:
+                log.warning("github: %s on %s refused: %s", type(action).__name__, epic.key, err)
+                outcomes[index] = Outcome(action, done=False, reason=f"refused: {err}")
+        if problems:
+            self._note_limits(epic, facts, problems)
+        return [outcomes[i] for i in range(len(actions))]
+
+    def _apply_one(self, epic: Epic, facts: EpicFacts, action: Action, problems: list[str]) -> Outcome:
+        if isinstance(action, CreateGates):
+            created, found = self._gates.create(epic, facts, action)
+            problems += found
+            return Outcome(action, done=bool(created), reason="" if created else "gates already exist",
+                           created_keys=tuple(created))
+        if isinstance(action, AddBlocksLink):
+            return self._add_blocks_link(epic, facts, action, problems)
+        if isinstance(action, UpsertComment):
+            result, comment_id = self._comments.upsert(action.ticket_key, COMMENT_MARKER, action.body,
+                                                       facts.comments.get(action.ticket_key))
+            facts.comments[action.ticket_key] = (comment_id, action.body)
+            return Outcome(action, done=result != "unchanged", reason=result)
+        if isinstance(action, AddLabel):
+            return self._add_label(epic, action)
+        return self._set_check(epic, action)
+
+    def _add_blocks_link(self, epic: Epic, facts: EpicFacts, action: AddBlocksLink,
+                         problems: list[str]) -> Outcome:
+        blocked = epic.child(action.blocked_key)
+        if blocked is not None and action.blocker_key in blocked.blocked_by:
+            return Outcome(action, done=False, reason="already linked")
+        if (facts.blocked_by.get(action.blocked_key, 0) >= MAX_DEPENDENCIES
+                or facts.blocking.get(action.blocker_key, 0) >= MAX_DEPENDENCIES):
+            problems.append(f"{action.blocker_key} could not be marked as blocking {action.blocked_key}: "
+                            f"GitHub allows at most {MAX_DEPENDENCIES} dependencies of each kind per issue")
+            return Outcome(action, done=False, reason="dependency limit reached")
+        self._gates.add_blocked_by(self._gate_ref(epic, action.blocker_key), action.blocked_key)
+        facts.blocked_by[action.blocked_key] = facts.blocked_by.get(action.blocked_key, 0) + 1
+        facts.blocking[action.blocker_key] = facts.blocking.get(action.blocker_key, 0) + 1
+        return Outcome(action, done=True)
+
+    def _gate_ref(self, epic: Epic, key: str) -> GateRef:
+        """The database id the dependencies API needs: from the snapshot, the ledger, or one GET."""
+        child = epic.child(key)
+        if child is not None and child.ref:
+            return GateRef.parse(key, child.ref)
+        ledger = self.memory.gate_tickets(Tracker.GITHUB, epic.key)
+        refs = self.memory.gate_refs(Tracker.GITHUB, epic.key)
+        for gate, ticket in ledger.items():
+            if ticket == key and gate in refs:
+                return GateRef.parse(key, refs[gate])
+        owner, repo, number = split_key(key)
+        issue = self.http.get(f"/repos/{owner}/{repo}/issues/{number}")
+        return GateRef(key, issue["id"], issue.get("node_id", ""))
+
+    def _add_label(self, epic: Epic, action: AddLabel) -> Outcome:
+        ticket = epic.ticket if epic.key == action.ticket_key else epic.child(action.ticket_key)
+        if ticket is not None and action.label in ticket.labels:
+            return Outcome(action, done=False, reason="already labelled")
+        owner, repo, number = split_key(action.ticket_key)
+        self.http.request("POST", f"/repos/{owner}/{repo}/issues/{number}/labels",
+                          body={"labels": [action.label]})
+        return Outcome(action, done=True)
+
+    def _set_check(self, epic: Epic, action: SetCheck) -> Outcome:
+        owner, repo, number = split_key(action.ticket_key)
+        ticket = epic.child(action.ticket_key) or (epic.ticket if epic.key == action.ticket_key else None)
+        self.http.request("POST", f"/repos/{owner}/{repo}/statuses/{action.sha}", body={
+            "state": "success" if action.passed else "failure",
+            "target_url": (ticket.url if ticket and ticket.url else self._html_url(owner, repo, number)),
+            "description": _short(action.description, 140),
+            "context": STATUS_CONTEXT,
+        })
+        return Outcome(action, done=True)
+
+    def _note_limits(self, epic: Epic, facts: EpicFacts, problems: list[str]) -> None:
+        text = "Pilot Gate could not finish wiring this pilot:\n\n" + "\n".join(f"- {p}" for p in problems)
+        _, note_id = self._comments.upsert(epic.key, NOTE_MARKER, text, facts.notes.get(epic.key), remember=False)
+        facts.notes[epic.key] = (note_id, text)
+
+    def _html_url(self, owner: str, repo: str, number: int) -> str:
+        base = self.config.api_url
+        if base.endswith("/api/v3"):
+            base = base[: -len("/api/v3")]
+        elif base == "https://api.github.com":
+            base = "https://github.com"
+        return f"{base}/{owner}/{repo}/issues/{number}"
+
+
+def authorization(config: GitHubConfig) -> Callable[[], str]:
+    """The Authorization header value: a token, or a GitHub App installation token PyGithub refreshes."""
+    if config.token:
+        token = config.token
+        return lambda: f"Bearer {token}"
+    app = Auth.AppAuth(config.app_id, _private_key(config.private_key or ""))
+    installation = app.get_installation_auth(int(config.installation_id))
+    # Binding a client gives the installation auth a requester to fetch and refresh its tokens with.
+    Github(auth=installation, base_url=config.api_url, timeout=int(config.timeout),
+           seconds_between_requests=None, seconds_between_writes=None)
+    return lambda: f"token {installation.token}"
+
+
+def _private_key(value: str) -> str:
+    """The PEM text itself, or the path of a file holding it."""
+    if "-----BEGIN" in value:
+        return value
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise PermanentError("github.private_key is neither a PEM key nor the path of a readable file")
+    return path.read_text(encoding="utf-8")
+
+
+def _facts_from(epic: Epic) -> EpicFacts:
+    """Counts from an Epic this connector did not read itself (a fake's, a cached one)."""
+    tickets = (epic.ticket,) + epic.children
+    blocking: dict[str, int] = {}
+    for ticket in tickets:
+        for blocker in ticket.blocked_by:
+            blocking[blocker] = blocking.get(blocker, 0) + 1
+    return EpicFacts(sub_issues=len(epic.children), blocked_by={t.key: len(t.blocked_by) for t in tickets},
+                     blocking=blocking)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
