@@ -1,0 +1,262 @@
+"""The ledger (SQLAlchemy): gate tickets and bot comments per epic, the audit trail, counters, run slots."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, Engine, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    create_engine, event, func, select, text, update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from plugin.locks import EpicLocks, locks_for
+from plugin.model import Tracker
+
+metadata = MetaData()
+_Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only an INTEGER primary key
+
+events = Table(
+    "events", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("tracker", String(16), nullable=False),
+    Column("delivery", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("ticket_key", String(255), nullable=False),
+    Column("epic_key", String(255)),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("received_at", Float, nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("dispatched_at", Float),  # handed to a huey worker; handed again if that got lost
+    # The dedupe key: a redelivered webhook collides here and is answered "duplicate".
+    UniqueConstraint("tracker", "delivery", name="uq_events_delivery"),
+    Index("ix_events_status_due", "status", "due_at"),
+    Index("ix_events_epic", "tracker", "epic_key", "status"),
+)
+
+gates = Table(
+    "gates", metadata,
+    Column("tracker", String(16), primary_key=True),
+    Column("epic_key", String(255), primary_key=True),
+    Column("gate", String(100), primary_key=True),
+    Column("ticket_key", String(255), nullable=False),
+    Column("ref", String(255), nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+)
+
+comments = Table(
+    "comments", metadata,
+    Column("tracker", String(16), primary_key=True),
+    Column("ticket_key", String(255), primary_key=True),
+    Column("comment_id", String(255), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("delivery", String(200), nullable=False),
+    Column("tracker", String(16), nullable=False),
+    Column("epic_key", String(255)),
+    Column("ticket_key", String(255)),
+    Column("action", String(32), nullable=False),
+    Column("rule", String(64), nullable=False, server_default=""),
+    Column("done", Boolean, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Index("ix_audit_epic", "tracker", "epic_key", "at"),
+)
+
+# Worker-side metrics live here so /metrics on any web instance sees every worker, on any machine.
+counters = Table(
+    "counters", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("labels", String(255), primary_key=True),
+    Column("value", Float, nullable=False),
+)
+
+slots = Table(
+    "slots", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("last_run", Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    delivery: str
+    tracker: Tracker
+    epic_key: str | None
+    ticket_key: str | None
+    action: str
+    done: bool
+    reason: str = ""
+    rule: str = ""
+
+    def row(self, at: float) -> dict:
+        return {
+            "at": at, "delivery": self.delivery, "tracker": self.tracker.value, "epic_key": self.epic_key,
+            "ticket_key": self.ticket_key, "action": self.action, "rule": self.rule, "done": self.done,
+            "reason": self.reason,
+        }
+
+
+def database_url(url: str, base_dir: Path = Path(".")) -> str:
+    """A SQLAlchemy URL: relative SQLite paths resolved against the config's folder, psycopg for PostgreSQL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:" and not os.path.isabs(parsed.database):
+            parsed = parsed.set(database=str((base_dir / parsed.database).resolve()))
+    elif parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, pool_size=pool_size, max_overflow=50, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    # A forked server worker must not reuse the parent's sockets or file handles.
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL: readers never block the writer. synchronous=NORMAL: a commit survives a crash of the
+    # process (the WAL is written before COMMIT returns); only a power loss may lose the last ones.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def insert_ignoring_duplicates(engine: Engine, table: Table):
+    """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def _insert(engine: Engine, table: Table, values: Mapping[str, object]):
+    """A dialect INSERT (which knows ON CONFLICT DO UPDATE) with its values."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(**values)
+
+
+class Ledger:
+    """The durable memory of Pilot Gate; implements connectors.base.Memory.
+
+    Every write is one statement or one short transaction and safe to repeat: unique keys
+    and ON CONFLICT clauses make concurrent workers agree instead of duplicating rows.
+    """
+
+    def __init__(self, url: str, *, base_dir: Path = Path("."), pool_size: int = 10,
+                 clock=time.time) -> None:
+        self.url = database_url(url, base_dir)
+        self.engine = make_engine(self.url, pool_size=pool_size)
+        self.locks: EpicLocks = locks_for(self.engine)
+        self.clock = clock
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- Memory protocol ---------------------------------------------------------------------------
+    def gate_tickets(self, tracker: Tracker, epic_key: str) -> dict[str, str]:
+        return {gate: key for gate, key, _ in self._gates(tracker, epic_key)}
+
+    def gate_refs(self, tracker: Tracker, epic_key: str) -> dict[str, str]:
+        return {gate: ref for gate, _, ref in self._gates(tracker, epic_key)}
+
+    def _gates(self, tracker: Tracker, epic_key: str) -> list[tuple[str, str, str]]:
+        query = select(gates.c.gate, gates.c.ticket_key, gates.c.ref).where(
+            gates.c.tracker == tracker.value, gates.c.epic_key == epic_key)
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    def record_gate(self, tracker: Tracker, epic_key: str, gate: str, ticket_key: str, ref: str) -> None:
+        # The first recorded ticket wins, like Epic.gates() keeps the oldest of hand-made copies.
+        statement = insert_ignoring_duplicates(self.engine, gates).values(
+            tracker=tracker.value, epic_key=epic_key, gate=gate, ticket_key=ticket_key, ref=ref or "",
+            created_at=self.clock())
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    def comment_id(self, tracker: Tracker, ticket_key: str) -> str | None:
+        query = select(comments.c.comment_id).where(
+            comments.c.tracker == tracker.value, comments.c.ticket_key == ticket_key)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def record_comment(self, tracker: Tracker, ticket_key: str, comment_id: str) -> None:
+        statement = _insert(self.engine, comments, {
+            "tracker": tracker.value, "ticket_key": ticket_key, "comment_id": comment_id,
+            "updated_at": self.clock()})
+        statement = statement.on_conflict_do_update(
+            index_elements=["tracker", "ticket_key"],
+            set_={"comment_id": statement.excluded.comment_id, "updated_at": statement.excluded.updated_at})
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    # -- audit and counters ------------------------------------------------------------------------
+    def write_audit(self, conn, records: Iterable[AuditRecord]) -> None:
+        rows = [record.row(self.clock()) for record in records]
+        if rows:
+            conn.execute(audit.insert(), rows)
+
+    def audit_trail(self, tracker: Tracker | None = None, epic_key: str | None = None) -> list[dict]:
+        query = select(audit).order_by(audit.c.id)
+        if tracker is not None:
+            query = query.where(audit.c.tracker == tracker.value)
+        if epic_key is not None:
+            query = query.where(audit.c.epic_key == epic_key)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def add_counts(self, conn, counts: Mapping[tuple[str, str], float]) -> None:
+        """Adds to named counters, `(name, labels) -> amount`, inside the caller's transaction."""
+        for (name, labels), amount in sorted(counts.items()):
+            statement = _insert(self.engine, counters, {"name": name, "labels": labels, "value": amount})
+            statement = statement.on_conflict_do_update(
+                index_elements=["name", "labels"], set_={"value": counters.c.value + statement.excluded.value})
+            conn.execute(statement)
+
+    def counts(self) -> dict[tuple[str, str], float]:
+        with self.engine.connect() as conn:
+            return {(row.name, row.labels): row.value for row in conn.execute(select(counters))}
+
+    # -- run slots ---------------------------------------------------------------------------------
+    def claim_slot(self, name: str, period: float) -> bool:
+        """True for exactly one caller per period, whichever process or machine asks first."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(insert_ignoring_duplicates(self.engine, slots).values(name=name, last_run=0.0))
+            claimed = conn.execute(
+                update(slots).where(slots.c.name == name, slots.c.last_run <= now - period * 0.9)
+                .values(last_run=now))
+            return claimed.rowcount == 1
+
+    def table_count(self, table: Table) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)).scalar_one()

@@ -1,0 +1,131 @@
+"""The Flask application: `create_app()` loads and checks the configuration once and registers blueprints.
+
+Gunicorn: `gunicorn 'plugin.web:create_app()'`; granian: `granian --interface wsgi --factory plugin.web:create_app`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, Mapping
+
+from flask import Flask, current_app
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from plugin.config import Config, ConfigError, config_from_mapping, load_config
+from plugin.ledger import Ledger
+from plugin.metrics import WebMetrics
+from plugin.model import Tracker
+from plugin.outbox import Outbox
+from plugin.queue import make_huey
+
+EXTENSION = "pilotgate"
+LOG = logging.getLogger("pilotgate.web")
+
+
+@dataclass(frozen=True)
+class WebhookSource:
+    """How one tracker's deliveries are checked and read."""
+
+    tracker: Tracker
+    secret: str
+    signature_header: str
+    event_name: Callable[[Mapping[str, str], Any], str]  # for metrics: what kind of delivery it was
+    parse: Callable[[Mapping[str, str], Any], Any]  # -> Event | Ignored, or raises PayloadError
+
+
+@dataclass
+class Service:
+    """Everything a request needs, built once per application (app.extensions["pilotgate"])."""
+
+    config: Config
+    ledger: Ledger
+    outbox: Outbox
+    queue_ping: Callable[[], Any]
+    metrics: WebMetrics
+    sources: dict[str, WebhookSource]
+    started: float
+
+
+def _blueprints() -> list:
+    from plugin.web import dashboard, health, webhooks
+
+    # One list of every blueprint: the readiness dashboard joins it here.
+    return [webhooks.bp, health.bp, dashboard.bp]
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """The application. `config`: a Config, a mapping shaped like pilotgate.yaml, or None to read
+    the file named by PILOTGATE_CONFIG (else ./pilotgate.yaml). Raises ConfigError on a bad value."""
+    settings = _settings(config)
+    app = Flask("pilotgate")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    ledger = Ledger(settings.database, base_dir=settings.base_dir)
+    _create_schema(ledger)
+    huey = make_huey(settings.queue, settings.base_dir)
+    app.extensions[EXTENSION] = Service(
+        config=settings, ledger=ledger, outbox=Outbox(ledger), queue_ping=huey.pending_count,
+        metrics=WebMetrics(), sources=webhook_sources(settings), started=time.time(),
+    )
+    for blueprint in _blueprints():
+        app.register_blueprint(blueprint)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def service() -> Service:
+    return current_app.extensions[EXTENSION]
+
+
+def _settings(config: Config | Mapping[str, Any] | None) -> Config:
+    if config is None:
+        return load_config()
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, Mapping):
+        return config_from_mapping(config)
+    raise ConfigError(f"create_app: config must be a Config, a mapping or None, not {type(config).__name__}")
+
+
+def _create_schema(ledger: Ledger) -> None:
+    try:
+        ledger.create_schema()
+    except OperationalError:
+        # Several server workers starting at once race to create the tables: the loser finds them made.
+        ledger.create_schema()
+
+
+def webhook_sources(config: Config) -> dict[str, WebhookSource]:
+    sources: dict[str, WebhookSource] = {}
+    if config.jira is not None:
+        from connectors.jira_webhooks import SIGNATURE_HEADER, parse_jira_webhook
+
+        sources["jira"] = WebhookSource(
+            Tracker.JIRA, config.jira.webhook_secret, SIGNATURE_HEADER,
+            lambda headers, payload: str(payload.get("webhookEvent", "-")) if isinstance(payload, dict) else "-",
+            partial(parse_jira_webhook, bot_account=config.jira.bot_account),
+        )
+    if config.github is not None:
+        from connectors.github_webhooks import parse_github_webhook
+
+        sources["github"] = WebhookSource(
+            Tracker.GITHUB, config.github.webhook_secret, "X-Hub-Signature-256",
+            lambda headers, payload: headers.get("X-GitHub-Event", "-"),
+            partial(parse_github_webhook, in_progress=config.github.in_progress,
+                    bot_login=config.github.bot_login, pilot_label=config.github.pilot_label),
+        )
+    return sources
+
+
+def _http_error(error: HTTPException):
+    return {"error": error.description or error.name}, error.code or 500
+
+
+def _unexpected_error(error: Exception):
+    LOG.error("request failed on an unexpected error: %s", type(error).__name__, exc_info=error)
+    return {"error": "internal error"}, 500

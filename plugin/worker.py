@@ -1,0 +1,195 @@
+"""The worker: one queued event -> its epic, locked -> snapshot -> engine -> connector -> audit.
+
+Events of one epic run one at a time under the epic's lock (file or PostgreSQL advisory lock, so
+across processes and machines); the lock holder also takes the epic's other waiting events, so a
+burst about one epic is worked off by one worker instead of waiting in line. Different epics run
+in parallel on huey's worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Mapping, Sequence
+
+import requests
+
+from connectors.base import Connector, PermanentError, TransientError, TrackerError
+from plugin import handlers, logs, metrics
+from plugin.ledger import AuditRecord, Ledger
+from plugin.metrics import labels
+from plugin.model import Tracker, action_kind
+from plugin.outbox import QUEUED, EventRecord, Outbox
+from plugin.templates import Template
+
+LOG = logging.getLogger("pilotgate.worker")
+RETRYABLE = (TransientError, requests.Timeout, requests.ConnectionError)
+MAX_PASSES = 3  # plan -> apply again right after gates were created, so comments can name them
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter; a tracker's Retry-After is a floor, never shortened."""
+
+    attempts: int = 10
+    base: float = 2.0
+    cap: float = 600.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        backoff = min(self.cap, self.base * 2 ** (attempt - 1))
+        return max(backoff * (0.5 + rng.random() / 2), retry_after or 0.0)
+
+
+class Worker:
+    def __init__(
+        self,
+        ledger: Ledger,
+        connectors: Mapping[Tracker, Connector],
+        templates: Mapping[Tracker, Template],
+        *,
+        policy: RetryPolicy = RetryPolicy(),
+        busy_delay: float = 1.0,
+        in_progress: Sequence[str] = ("In Progress",),
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.outbox = Outbox(ledger)
+        self.connectors = connectors
+        self.templates = templates
+        self.policy = policy
+        self.busy_delay = busy_delay
+        self.in_progress = tuple(in_progress)
+        self.now = now
+        self.rng = rng or random.Random()
+
+    def process(self, event_id: int) -> None:
+        """Handles one dispatched event (and its epic's other waiting events). Never raises."""
+        record = self.outbox.get(event_id)
+        if record is None or record.status != QUEUED:
+            return  # a stale or repeated wakeup: someone else took it
+        with logs.log_context(delivery=record.delivery, tracker=record.tracker, ticket=record.event.ticket_key):
+            try:
+                found = record.epic_key or self._find_epic(record)
+            except Exception as err:  # every failure is recorded on the event: retried or listed as failed
+                self._failed(record, err)
+                return
+            if isinstance(found, tuple):
+                self._skip(record, found[0])
+                return
+            self.run_epic(record.tracker, found, first=record.id)
+
+    def _find_epic(self, record: EventRecord) -> str | tuple[str]:
+        """The verified pilot epic of the event (stored on it), or a 1-tuple with why there is none."""
+        connector = self._connector(record.tracker)
+        event = handlers.resolve_ticket(record.event, connector, self.in_progress)
+        if isinstance(event, str):
+            return (event,)
+        # A payload's epic is only a hint (a parent is not necessarily a pilot): the connector decides.
+        epic_key = connector.epic_of(event.epic_key or event.ticket_key)
+        if epic_key is None and event.epic_key:
+            epic_key = connector.epic_of(event.ticket_key)
+        if epic_key is None:
+            return ("not part of a pilot epic",)
+        self.outbox.set_epic(record.id, epic_key, event if event is not record.event else None)
+        return epic_key
+
+    def run_epic(self, tracker: Tracker, epic_key: str, first: int | None = None) -> None:
+        while True:
+            with self.ledger.locks.hold(tracker, epic_key) as held:
+                if not held:
+                    if first is not None:
+                        self.outbox.defer(first, self.busy_delay)
+                    return
+                for event_id in self.outbox.queued_for_epic(tracker, epic_key):
+                    if self.outbox.claim(event_id):
+                        self._handle(event_id, epic_key)
+            # An event may have joined the queue as the lock was let go: take it rather than strand it.
+            if not self.outbox.queued_for_epic(tracker, epic_key):
+                return
+            first = None
+
+    def _handle(self, event_id: int, epic_key: str) -> None:
+        record = self.outbox.get(event_id)
+        if record is None:
+            return
+        event, connector = record.event, self._connector(record.tracker)
+        with logs.log_context(delivery=record.delivery, tracker=record.tracker, ticket=event.ticket_key,
+                              epic=epic_key):
+            try:
+                outcomes = []
+                for _ in range(MAX_PASSES):
+                    epic = connector.snapshot(epic_key)
+                    actions = handlers.actions_for(event, self.templates[record.tracker], epic, self.now())
+                    applied = connector.apply(epic, actions) if actions else []
+                    outcomes += applied
+                    if not handlers.created_gates(applied):
+                        break
+            except Exception as err:  # recorded on the event, never lost: see _failed
+                self._failed(record, err)
+                return
+            self._done(record, epic_key, outcomes)
+
+    def _done(self, record: EventRecord, epic_key: str, outcomes: list) -> None:
+        audit = handlers.audit_records(record.delivery, record.tracker, epic_key, outcomes)
+        counts = metrics.latency_counts(record.tracker, max(0.0, self.ledger.clock() - record.received_at))
+        counts[("processed", labels(tracker=record.tracker.value, result="done"))] = 1.0
+        for outcome in outcomes:
+            key = ("actions", labels(tracker=record.tracker.value, kind=action_kind(outcome.action),
+                                     outcome="done" if outcome.done else "skipped"))
+            counts[key] = counts.get(key, 0.0) + 1
+        counts.update(metrics.TRACKER_CALLS.drain())
+        with self.ledger.engine.begin() as conn:
+            self.ledger.write_audit(conn, audit)
+            self.ledger.add_counts(conn, counts)
+            self.outbox.finish(conn, record.id)
+        logs.info(LOG, "event processed", epic=epic_key,
+                  actions=",".join(f"{a.action}:{'done' if a.done else 'skipped'}" for a in audit))
+
+    def _skip(self, record: EventRecord, reason: str) -> None:
+        audit = [AuditRecord(record.delivery, record.tracker, None, record.event.ticket_key or None, "none",
+                             False, reason)]
+        if not self.outbox.claim(record.id):
+            return
+        with self.ledger.engine.begin() as conn:
+            self.ledger.write_audit(conn, audit)
+            self.ledger.add_counts(conn, {("processed", labels(tracker=record.tracker.value, result="done")): 1.0})
+            self.outbox.finish(conn, record.id)
+        logs.info(LOG, "event needs no work", reason=reason)
+
+    def _failed(self, record: EventRecord, err: Exception) -> None:
+        attempt = record.attempts + 1
+        text = describe(err)
+        retry = isinstance(err, RETRYABLE) and attempt < self.policy.attempts
+        retry_at = None
+        if retry:
+            delay = self.policy.delay(attempt, getattr(err, "retry_after", None), self.rng)
+            retry_at = self.ledger.clock() + delay
+        self.outbox.record_failure(record.id, text, retry_at)
+        result = "retry" if retry else "failed"
+        with self.ledger.engine.begin() as conn:
+            self.ledger.add_counts(conn, {("processed", labels(tracker=record.tracker.value, result=result)): 1.0,
+                                          **metrics.TRACKER_CALLS.drain()})
+        if retry:
+            logs.warning(LOG, "event will be retried", attempt=attempt, retry_in=f"{retry_at - self.ledger.clock():.1f}s",
+                         error=text)
+        elif isinstance(err, (TrackerError, *RETRYABLE)):
+            logs.error(LOG, "event failed", attempt=attempt, error=text)
+        else:
+            logs.error(LOG, "event failed on an unexpected error", attempt=attempt, error=text, exc_info=True)
+
+    def _connector(self, tracker: Tracker) -> Connector:
+        connector = self.connectors.get(tracker)
+        if connector is None:
+            raise PermanentError(f"{tracker.value} is not configured")
+        return connector
+
+
+def describe(err: Exception) -> str:
+    """What went wrong, for the failed-events list: the error's type and message (never a request body)."""
+    status = getattr(err, "status", None)
+    prefix = f"{type(err).__name__}" + (f" (HTTP {status})" if status else "")
+    return f"{prefix}: {err}" if str(err) else prefix
