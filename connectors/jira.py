@@ -64,10 +64,12 @@ class JiraConnector:
             clauses = [f"({pilots}) AND key in ({', '.join(chunk)})" for chunk in split_keys(keys, EPICS_PER_SEARCH)]
         for clause in clauses:
             raw_epics = list(self._search(f"{clause} {order or 'ORDER BY key ASC'}", EPIC_FIELDS, [EPIC_PROPERTY]))
-            for batch in self._batches(raw_epics):
-                children = self._children([raw["key"] for raw in batch])
+            for batch in split_keys(raw_epics, EPICS_PER_SEARCH):
                 for raw in batch:
-                    yield self._epic(raw, children.get(raw["key"], []))
+                    self._remember(raw)
+                children = self._children_caught_up([raw["key"] for raw in batch])
+                for raw in batch:
+                    yield self._epic(raw, children[raw["key"]])
 
     def snapshot(self, epic_key: str) -> Epic:
         """Two calls: GET the epic (strongly consistent, with its gate record), then search its children."""
@@ -136,25 +138,33 @@ class JiraConnector:
         refs |= {entry["id"] for entry in self._recorded.get(epic_key, {}).values()}
         return {int(ref) for ref in refs if ref and ref.isdigit()}
 
-    def _batches(self, raw_epics: list[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
-        """Groups of epics whose children one search can read: <= 50 keys and <= 50 reconcile ids."""
-        batch: list[Mapping[str, Any]] = []
-        ids = 0
-        for raw in raw_epics:
-            self._remember(raw)
-            count = min(len(self._gate_ids(raw["key"])), RECONCILE_LIMIT)
-            if batch and (len(batch) == EPICS_PER_SEARCH or ids + count > RECONCILE_LIMIT):
-                yield batch
-                batch, ids = [], 0
-            batch.append(raw)
-            ids += count
-        if batch:
-            yield batch
+    def _children_caught_up(self, epic_keys: Sequence[str]) -> dict[str, list[Mapping[str, Any]]]:
+        """Children of up to 50 epics; epics whose known gates the index lacks are read again, reconciled.
 
-    def _children(self, epic_keys: Sequence[str]) -> dict[str, list[Mapping[str, Any]]]:
-        """Children of these epics in one paged search, gates the ledger knows reconciled into it."""
-        ids: set[int] = set()
+        Reconciling every known gate in the first search would cap a batch at 12 epics (4 gates
+        each, 50 ids); while the index is current (nearly always) this costs no extra call at all.
+        """
+        grouped = self._children(epic_keys, reconcile=False)
+        lagging = {}
         for key in epic_keys:
+            missing = self._gate_ids(key) - {int(raw["id"]) for raw in grouped[key] if str(raw.get("id")).isdigit()}
+            if missing:
+                lagging[key] = self._gate_ids(key)
+        batch: list[str] = []
+        for key in lagging:
+            if batch and sum(len(lagging[k]) for k in batch) + len(lagging[key]) > RECONCILE_LIMIT:
+                grouped.update(self._children(batch))
+                batch = []
+            batch.append(key)
+        if batch:
+            grouped.update(self._children(batch))
+        return grouped
+
+    def _children(self, epic_keys: Sequence[str], reconcile: bool = True) -> dict[str, list[Mapping[str, Any]]]:
+        """Children of these epics in one paged search; with `reconcile`, gates known to exist are
+        brought up to date even where the search index has not caught up (read-after-write)."""
+        ids: set[int] = set()
+        for key in epic_keys if reconcile else ():
             ids |= self._gate_ids(key)
         jql = f"parent in ({', '.join(epic_keys)}) ORDER BY created ASC"
         grouped: dict[str, list[Mapping[str, Any]]] = {key: [] for key in epic_keys}

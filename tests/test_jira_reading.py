@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import responses
 
 from connectors.base import DictMemory, PermanentError
 from plugin.model import StatusCategory, Tracker
 from tests.jira_payloads import (
-    BOT, EPIC_FIELDS, HUMAN, PILOTS, add, children_search, comment, connector, epic, epic_get,
+    API, BOT, EPIC_FIELDS, HUMAN, PILOTS, add, children_search, comment, connector, epic, epic_get,
     issue, page, sent,
 )
 
@@ -60,7 +62,7 @@ def test_keys_that_are_not_issue_keys_never_reach_jql():
 
 
 @responses.activate
-def test_many_epics_with_known_gates_are_read_in_batches_within_the_reconcile_limit():
+def test_epics_whose_new_gates_search_has_not_indexed_are_read_again_with_reconcile():
     memory = DictMemory()
     epics = [epic(f"PG-{n}", str(10000 + n)) for n in range(1, 15)]
     for n in range(1, 15):
@@ -68,16 +70,30 @@ def test_many_epics_with_known_gates_are_read_in_batches_within_the_reconcile_li
             memory.record_gate(Tracker.JIRA, f"PG-{n}", gate, f"PG-{100 * n + g}", str(20000 + 10 * n + g))
     jira, _, _ = connector(memory)
     add("POST", "search/jql", page(epics))
+    add("POST", "search/jql", page([]))  # the index shows none of the 56 gates yet
     add("POST", "search/jql", page([]))
     add("POST", "search/jql", page([]))
 
     assert len(list(jira.pilot_epics())) == 14
 
-    first, second = [body for _, _, body in sent()[1:]]
+    everyone, first, second = [body for _, _, body in sent()[1:]]
+    assert everyone == children_search([f"PG-{n}" for n in range(1, 15)])
     assert first == children_search([f"PG-{n}" for n in range(1, 13)],
                                     [20000 + 10 * n + g for n in range(1, 13) for g in range(4)])
     assert second == children_search(["PG-13", "PG-14"], [20000 + 10 * n + g for n in (13, 14) for g in range(4)])
     assert len(first["reconcileIssues"]) == 48
+
+
+@responses.activate
+def test_epics_whose_gates_are_indexed_need_no_second_read():
+    memory = DictMemory()
+    memory.record_gate(Tracker.JIRA, "PG-1", "metric", "PG-7", "10007")
+    jira, _, _ = connector(memory)
+    add("POST", "search/jql", page([epic("PG-1", "10001"), epic("PG-2", "10002")]))
+    add("POST", "search/jql", page([issue("PG-7", "10007", parent="PG-1", gate="metric")]))
+
+    assert [len(e.gates()) for e in jira.pilot_epics()] == [1, 0]
+    assert len(responses.calls) == 2
 
 
 @responses.activate
@@ -178,3 +194,41 @@ def test_data_center_pages_the_classic_search_with_start_at():
     bodies = [(path, body.get("startAt")) for _, path, body in sent()]
     assert bodies == [("search", 0), ("search", 1), ("search", 0)]
 
+
+
+def paging_search(epics: list[dict], children: dict[str, list[dict]]):
+    """A search/jql that pages 100 issues at a time like Jira, for the pilot query and `parent in (...)`."""
+
+    def answer(request):
+        body = json.loads(request.body)
+        if body["jql"].startswith("parent in ("):
+            keys = body["jql"][len("parent in ("):body["jql"].index(")")].split(", ")
+            found = [child for key in keys for child in children[key]]
+        else:
+            found = epics
+        start = int(body.get("nextPageToken") or 0)
+        rest = found[start:start + body["maxResults"]]
+        more = start + len(rest) < len(found)
+        return 200, {}, json.dumps(page(rest, token=str(start + len(rest)) if more else None))
+
+    return answer
+
+
+@responses.activate
+def test_sync_of_a_hundred_epics_with_twenty_children_and_four_gates_each_takes_25_calls():
+    memory = DictMemory()
+    epics = [epic(f"PG-{n}", str(10000 + n)) for n in range(1, 101)]
+    children = {}
+    for n in range(1, 101):
+        kids = [issue(f"W{n}-{c}", str(100000 + 100 * n + c), parent=f"PG-{n}") for c in range(20)]
+        gates = [issue(f"G{n}-{g}", str(200000 + 10 * n + g), parent=f"PG-{n}", gate=f"gate-{g}") for g in range(4)]
+        for g, gate in enumerate(gates):
+            memory.record_gate(Tracker.JIRA, f"PG-{n}", f"gate-{g}", gate["key"], gate["id"])
+        children[f"PG-{n}"] = kids + gates
+    jira, _, _ = connector(memory)
+    responses.add_callback("POST", API + "search/jql", callback=paging_search(epics, children))
+
+    synced = list(jira.pilot_epics())
+
+    assert len(synced) == 100 and all(len(e.children) == 24 and len(e.gates()) == 4 for e in synced)
+    assert len(responses.calls) == 25  # 1 page of epics + 24 pages of 100 children: the API's minimum
