@@ -15,14 +15,14 @@ from connectors.base import NotFound
 from connectors.github_graphql import SEARCH_EPICS
 from plugin.model import StatusCategory
 from tests.github_nodes import (
-    API, GRAPHQL, REPO, comment, epic_node, fragment_fields, gh, graphql_answer, issue_node, make_connector, sent,
+    GRAPHQL, REPO, comment, epic_node, fragment_fields, gh, graphql_answer, issue_node, make_connector, sent,
 )
 from tests.openapi_github import openapi
 
 GATE_BODY = "<!-- pilotgate:gate=success-metric epic=example-org/ml-pilots#1 due=2026-01-12 -->\n\nAgree the metric."
 SEARCH = 'is:issue is:open label:"ai-pilot" repo:example-org/ml-pilots'
 
-__all__ = ["gh"]
+__all__ = ["gh"]  # the fixture: imported so pytest finds it
 
 
 def by_key_variables(*keys: str) -> dict:
@@ -97,7 +97,8 @@ def test_many_epics_by_key_are_one_request_and_missing_ones_are_skipped(gh):
 
 def test_snapshot_of_a_missing_issue_is_not_found(gh):
     gh.post(GRAPHQL, json={"data": {"e0": {"issue": None}}, "errors": [
-        {"type": "NOT_FOUND", "path": ["e0", "issue"], "message": "Could not resolve to an Issue with the number of 404."}
+        {"type": "NOT_FOUND", "path": ["e0", "issue"],
+         "message": "Could not resolve to an Issue with the number of 404."}
     ]})
     with pytest.raises(NotFound, match="example-org/ml-pilots#404"):
         make_connector().snapshot(f"{REPO}#404")
@@ -140,7 +141,8 @@ def test_github_app_installation_token_is_fetched_once_and_sent(gh):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
-    token_url = re.compile(r"https://api\.github\.com(:443)?/app/installations/4242/access_tokens")  # PyGithub adds :443
+    # PyGithub spells the URL with an explicit :443
+    token_url = re.compile(r"https://api\.github\.com(:443)?/app/installations/4242/access_tokens")
     gh.post(token_url, status=201,
             json={"token": "ghs_installation", "expires_at": "2099-01-01T00:00:00Z"})
     graphql_answer(gh, {"node": None})

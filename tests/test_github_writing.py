@@ -15,7 +15,7 @@ from tests.github_nodes import (
 )
 from tests.openapi_github import example
 
-__all__ = ["gh"]
+__all__ = ["gh"]  # the fixture: imported so pytest finds it
 EPIC = f"{REPO}#1"
 GATES = ("success-metric", "integration-architecture", "security-briefing", "operations-owner")
 DUE = date(2026, 1, 12)
