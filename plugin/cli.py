@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from plugin import __version__
+from plugin.commands import admin
 from plugin.commands import templates as templates_commands
 
 
@@ -15,3 +16,7 @@ def main() -> None:
 
 
 main.add_command(templates_commands.templates)
+main.add_command(admin.sync)
+main.add_command(admin.report)
+main.add_command(admin.doctor)
+main.add_command(admin.jira)

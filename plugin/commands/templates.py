@@ -6,12 +6,16 @@ from pathlib import Path
 
 import click
 
+from plugin.commands.template_preview import render
 from plugin.templates import TemplateProblem, default_templates_dir, load_template_file, template_files
 
 
 @click.group()
 def templates() -> None:
     """Validate and preview gate templates."""
+
+
+templates.add_command(render)
 
 
 @templates.command("check")
