@@ -10,7 +10,7 @@ import responses
 from plugin.engine import plan
 from plugin.model import AddBlocksLink, CreateGates, Tracker, UpsertComment
 from plugin.templates import default_templates_dir, load_templates
-from tests.jira_payloads import API, add, comment, connector, epic, issue, page, sent
+from tests.jira_payloads import add, comment, connector, epic, issue, page, sent
 
 NOW = datetime(2026, 1, 6, 9, 0, tzinfo=timezone.utc)
 WORK = ["PG-2", "PG-3", "PG-4", "PG-5", "PG-6"]
