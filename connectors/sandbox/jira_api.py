@@ -93,6 +93,24 @@ def link_types() -> Response:
 @bp.route("/search/jql", methods=["GET", "POST"])
 def search() -> Response:
     params = _search_params()
+    page, start, total = _run_search(params, _page_start(params["nextPageToken"]))
+    result: dict[str, Any] = {"issues": page, "isLast": start + len(page) >= total}
+    if not result["isLast"]:
+        result["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{start + len(page)}".encode()).decode()
+    return jsonify(result)
+
+
+@bp.post("/search")
+def search_classic() -> Response:
+    """The startAt-paged search Data Center still serves (deprecated on Cloud, kept for DC connectors)."""
+    params = _search_params()
+    start = int(json_body().get("startAt") or 0)
+    page, start, total = _run_search(params, start)
+    return jsonify({"expand": "schema,names", "startAt": start, "maxResults": params["maxResults"],
+                    "total": total, "issues": page})
+
+
+def _run_search(params: dict[str, Any], start: int) -> tuple[list[dict[str, Any]], int, int]:
     jira = current_jira()
     node = compile_jql(params["jql"], jira)
     reconcile = {jira.by_id[str(i)] for i in params["reconcileIssues"] if str(i) in jira.by_id}
@@ -102,14 +120,10 @@ def search() -> Response:
         found = [jira.data["issues"][k] for k in keys if k in jira.data["issues"]]
         matched = [i for i in found if (jira.visible_to_search(i["key"]) or i["key"] in reconcile) and node.match(i)]
         matched.sort(key=lambda issue: int(issue["id"]))
-        start = _page_start(params["nextPageToken"])
         page = matched[start:start + params["maxResults"]]
         shapes = current_shapes()
         issues = [shapes.issue(i, params["fields"], params["properties"], SEARCH_COMMENT_LIMIT) for i in page]
-    result: dict[str, Any] = {"issues": issues, "isLast": start + len(page) >= len(matched)}
-    if not result["isLast"]:
-        result["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{start + len(page)}".encode()).decode()
-    return jsonify(result)
+    return issues, start, len(matched)
 
 
 def _search_params() -> dict[str, Any]:

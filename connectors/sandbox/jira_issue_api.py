@@ -208,3 +208,18 @@ def get_link(link_id: str) -> Response:
     shaped = shapes.link(link, link["outward"])
     shaped["inwardIssue"] = shapes.issue_ref(link["outward"])
     return jsonify(shaped)
+
+
+@bp.post("/comment/list")
+def comments_by_id() -> Response:
+    """PageBeanComment of the comments with these ids (max 1000), properties expanded on request."""
+    ids = json_body().get("ids")
+    if not isinstance(ids, list) or len(ids) > 1000:
+        raise JiraError(400, "ids must be a list of at most 1000 comment ids.", "ids")
+    jira, shapes = current_jira(), current_shapes()
+    expand = "properties" in request.args.get("expand", "")
+    with jira.store.lock:
+        found = [jira.data["comments"][str(i)] for i in ids if str(i) in jira.data["comments"]]
+        values = [shapes.comment(c, with_properties=expand) for c in found]
+    return jsonify({"self": f"{shapes.api}/comment/list", "maxResults": 1000, "startAt": 0, "total": len(values),
+                    "isLast": True, "values": values})
