@@ -152,7 +152,8 @@ class Sandbox:
         self.port = self._server.port
         self.url = f"http://{host}:{self.port}"
         self.state.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sandbox-http",
+                                        daemon=True)
         self._warm = threading.Thread(target=self.state.graphql_schema, name="sandbox-schema", daemon=True)
 
     @classmethod
