@@ -169,8 +169,8 @@ class GitHubConnector:
         if isinstance(action, CreateGates):
             created, found = self._gates.create(epic, facts, action)
             problems += found
-            return Outcome(action, done=bool(created), reason="" if created else "gates already exist",
-                           created_keys=tuple(created))
+            reason = "; ".join(found) or ("" if created else "gates already exist")
+            return Outcome(action, done=bool(created), reason=reason, created_keys=tuple(created))
         if isinstance(action, AddBlocksLink):
             return self._add_blocks_link(epic, facts, action, problems)
         if isinstance(action, UpsertComment):

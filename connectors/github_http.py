@@ -63,7 +63,7 @@ class GitHubHttp:
         self._jitter = jitter
         self._write_lock = threading.Lock()
         self._last_write: float | None = None
-        self._paused_until = 0.0
+        self._paused_until: dict[str, float] = {}  # per rate-limit resource: core, search, graphql
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params)
@@ -103,7 +103,7 @@ class GitHubHttp:
 
     def _send(self, method, url, label, body, params, retry_ambiguous, *, spaced) -> Any:
         for attempt in range(self._max_retries + 1):
-            self._wait_for_primary_reset(label)
+            self._wait_for_primary_reset(url, label)
             if spaced:
                 self._space_write()
             try:
@@ -149,8 +149,8 @@ class GitHubHttp:
             if remaining > 0:
                 self._sleep(remaining)
 
-    def _wait_for_primary_reset(self, label: str) -> None:
-        remaining = self._paused_until - self._clock()
+    def _wait_for_primary_reset(self, url: str, label: str) -> None:
+        remaining = self._paused_until.get(self._resource(url), 0.0) - self._clock()
         if remaining <= 0:
             return
         if remaining > self._max_wait:
@@ -159,7 +159,7 @@ class GitHubHttp:
 
     def _note_primary_limit(self, response: requests.Response) -> None:
         if response.headers.get("x-ratelimit-remaining") == "0":
-            self._paused_until = self._clock() + _seconds_until_reset(response)
+            self._paused_until[self._resource(response.url)] = self._clock() + _seconds_until_reset(response)
 
     def _rate_limit_wait(self, response: requests.Response, attempt: int) -> float | None:
         if response.status_code not in (403, 429):
@@ -168,11 +168,18 @@ class GitHubHttp:
         if retry_after is not None:
             return max(retry_after, 0.0)
         if response.headers.get("x-ratelimit-remaining") == "0":
-            self._paused_until = 0.0  # this wait replaces the pause noted a moment ago
+            self._paused_until.pop(self._resource(response.url), None)  # this wait replaces that pause
             return _seconds_until_reset(response)
         if response.status_code == 429 or "secondary rate limit" in _message(response).lower():
             return 60.0 * 2**attempt
         return None
+
+    def _resource(self, url: str | None) -> str:
+        """GitHub budgets REST, search and GraphQL separately: one exhausted must not stall the others."""
+        path = (url or "").split("?", 1)[0]
+        if path == self.graphql_url:
+            return "graphql"
+        return "search" if path.startswith(self.api_url + "/search/") else "core"
 
     def _backoff(self, attempt: int) -> float:
         base = float(2**attempt)

@@ -152,3 +152,17 @@ def test_writes_are_spaced_a_second_apart_but_reads_are_not(gh):
 ])
 def test_graphql_endpoint_follows_the_api_url(api, expected):
     assert graphql_url(api) == expected
+
+
+def test_an_exhausted_graphql_budget_does_not_stall_rest_calls(gh):
+    clock = FakeClock()
+    limited = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1767603645", "Date": DATE,
+               "x-ratelimit-resource": "graphql"}
+    gh.post(GRAPHQL, json={"data": {"node": None}}, headers=limited)
+    gh.get(f"{API}/repos/{REPO}/issues/8", json=example("issue"))
+    client = http(clock)
+
+    client.graphql("query Q($id: ID!) { node(id: $id) { id } }", {"id": "I_1"})
+    client.get(f"/repos/{REPO}/issues/8")
+
+    assert clock.sleeps == []
