@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from plugin import __version__
-from plugin.commands import admin
+from plugin.commands import admin, service
 from plugin.commands import templates as templates_commands
 
 
@@ -20,3 +20,6 @@ main.add_command(admin.sync)
 main.add_command(admin.report)
 main.add_command(admin.doctor)
 main.add_command(admin.jira)
+main.add_command(service.serve)
+main.add_command(service.worker)
+main.add_command(service.events)

@@ -129,12 +129,10 @@ class Outbox:
         """processing -> queued: for an event whose worker died (its epic lock is free again)."""
         return self._update(event_id, PROCESSING, status=QUEUED, due_at=self.ledger.clock(), dispatched_at=None)
 
-    def _update(self, event_id: int, status: str | None, extra=None, **values) -> bool:
+    def _update(self, event_id: int, when_status: str | None, **values) -> bool:
         condition = [events.c.id == event_id]
-        if status is not None:
-            condition.append(events.c.status == status)
-        if extra is not None:
-            condition.append(extra)
+        if when_status is not None:
+            condition.append(events.c.status == when_status)
         with self.engine.begin() as conn:
             result = conn.execute(update(events).where(and_(*condition))
                                   .values(updated_at=self.ledger.clock(), **values))

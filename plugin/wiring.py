@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping
 
 import requests
@@ -9,8 +10,12 @@ import requests
 from connectors.base import Connector, Memory
 from plugin import metrics
 from plugin.config import Config, ConfigError
+from plugin.ledger import Ledger
 from plugin.model import Tracker
-from plugin.templates import Template, load_templates
+from plugin.queue import Queue, Runner
+from plugin.reconcile import reconcile
+from plugin.templates import Template, TemplateProblem, load_templates
+from plugin.worker import RetryPolicy, Worker
 
 
 def build_connectors(config: Config, memory: Memory) -> dict[Tracker, Connector]:
@@ -35,7 +40,10 @@ def build_connectors(config: Config, memory: Memory) -> dict[Tracker, Connector]
 def templates_by_tracker(config: Config, templates: Mapping[str, Template] | None = None) -> dict[Tracker, Template]:
     """The template each configured tracker uses; a name with no template file is a ConfigError."""
     if templates is None:
-        templates = load_templates(config.templates)
+        try:
+            templates = load_templates(config.templates)
+        except TemplateProblem as problem:
+            raise ConfigError(f"templates: {problem}") from None
     chosen: dict[Tracker, Template] = {}
     for tracker, section in ((Tracker.JIRA, config.jira), (Tracker.GITHUB, config.github)):
         if section is None:
@@ -46,3 +54,30 @@ def templates_by_tracker(config: Config, templates: Mapping[str, Template] | Non
                               f"in {config.templates} (found: {known})")
         chosen[tracker] = templates[section.template]
     return chosen
+
+
+@dataclass
+class WorkerRuntime:
+    """What a queue-consuming process runs: the ledger, the worker, and the queue bound to both."""
+
+    config: Config
+    ledger: Ledger
+    worker: Worker
+    queue: Queue
+
+    def runner(self, threads: int | None = None) -> Runner:
+        return Runner(self.queue, threads or self.config.workers * 2)
+
+
+def build_worker(config: Config, *, connectors: Mapping[Tracker, Connector] | None = None,
+                 policy: RetryPolicy = RetryPolicy()) -> WorkerRuntime:
+    """The worker side of Pilot Gate from its configuration; `connectors` lets tests bring fakes."""
+    templates = templates_by_tracker(config)
+    ledger = Ledger(config.database, base_dir=config.base_dir, pool_size=config.workers * 2 + 5)
+    ledger.create_schema()
+    if connectors is None:
+        connectors = build_connectors(config, ledger)
+    in_progress = config.github.in_progress if config.github is not None else ("In Progress",)
+    worker = Worker(ledger, connectors, templates, policy=policy, in_progress=in_progress)
+    queue = Queue(config, ledger).bind(worker.process, lambda: reconcile(connectors, templates, ledger))
+    return WorkerRuntime(config, ledger, worker, queue)

@@ -1,0 +1,122 @@
+"""`pilotgate serve`, `pilotgate worker` and `pilotgate events`: running the service and minding its queue."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import click
+
+from plugin.config import Config, ConfigError, config_path, load_config
+from plugin.logs import configure_logging
+
+SERVERS = ("granian", "gunicorn")
+config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                              help="Configuration file (default: $PILOTGATE_CONFIG, else ./pilotgate.yaml).")
+
+
+def _load(config_file: str | None) -> Config:
+    try:
+        return load_config(config_file)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def server_command(server: str, host: str, port: int, workers: int) -> list[str]:
+    """The web server's command line. granian is the default: it served the webhook path fastest."""
+    bin_dir = Path(sys.executable).parent
+    if server == "granian":
+        return [str(bin_dir / "granian"), "--interface", "wsgi", "--factory", "--workers", str(workers),
+                "--host", host, "--port", str(port), "--log-level", "warning", "plugin.web:create_app"]
+    return [str(bin_dir / "gunicorn"), "--workers", str(workers), "--bind", f"{host}:{port}",
+            "--keep-alive", "5", "--log-level", "warning", "plugin.web:create_app()"]
+
+
+@click.command()
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the web server listens on.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--server", type=click.Choice(SERVERS), default="granian", show_default=True)
+def serve(config_file: str | None, host: str, port: int, server: str) -> None:
+    """Web server and worker together: the one command a single-machine install needs."""
+    from plugin.wiring import build_worker
+
+    config = _load(config_file)
+    configure_logging(config)
+    try:
+        runtime = build_worker(config)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    metrics_dir = tempfile.mkdtemp(prefix="pilotgate-metrics-")
+    env = {**os.environ, "PILOTGATE_CONFIG": str(config_path(config_file).resolve()),
+           "PROMETHEUS_MULTIPROC_DIR": metrics_dir}  # server workers share their counters through it
+    web = subprocess.Popen(server_command(server, host, port, config.workers), env=env)
+    threading.Thread(target=_stop_when_gone, args=(web,), daemon=True).start()
+    click.echo(f"pilotgate: {server} on http://{host}:{port}, worker with {config.workers * 2} threads", err=True)
+    try:
+        runtime.runner().run()
+    finally:
+        web.terminate()
+        try:
+            web.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            web.kill()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _stop_when_gone(web: subprocess.Popen) -> None:
+    """The web server exiting (a taken port, a crash) stops the worker too, so the command ends."""
+    web.wait()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@click.command()
+@config_option
+def worker(config_file: str | None) -> None:
+    """Queue consumer only: run several, on several machines, with Redis and PostgreSQL."""
+    from plugin.wiring import build_worker
+
+    config = _load(config_file)
+    configure_logging(config)
+    try:
+        runtime = build_worker(config)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    runtime.runner().run()
+
+
+@click.command()
+@config_option
+@click.option("--failed", is_flag=True, help="List events past their retry budget.")
+@click.option("--retry", "retry_id", type=int, default=None, metavar="ID", help="Queue a failed event again.")
+def events(config_file: str | None, failed: bool, retry_id: int | None) -> None:
+    """Failed events: list them, or replay one by its id."""
+    from plugin.ledger import Ledger
+    from plugin.outbox import Outbox
+
+    if failed == (retry_id is not None):
+        raise click.UsageError("give either --failed or --retry ID")
+    config = _load(config_file)
+    ledger = Ledger(config.database, base_dir=config.base_dir)
+    ledger.create_schema()
+    outbox = Outbox(ledger)
+    if retry_id is not None:
+        if not outbox.retry(retry_id):
+            raise click.ClickException(f"no failed event with id {retry_id} (see pilotgate events --failed)")
+        click.echo(f"event {retry_id} queued again")
+        return
+    records = outbox.failed()
+    if not records:
+        click.echo("no failed events")
+        return
+    click.echo(f"{'ID':>6}  {'TRACKER':7}  {'TICKET':24}  {'ATTEMPTS':>8}  {'DELIVERY':36}  ERROR")
+    for r in records:
+        error = (r.error or "").replace("\n", " ")[:120]
+        click.echo(f"{r.id:>6}  {r.tracker.value:7}  {r.event.ticket_key[:24]:24}  {r.attempts:>8}  "
+                   f"{r.delivery[:36]:36}  {error}")
