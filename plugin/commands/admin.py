@@ -75,7 +75,7 @@ def sync(config_file: Path | None, dry_run: bool, epic_key: str | None) -> None:
     """Reconcile every pilot epic of every configured tracker now."""
     state = runtime(config_file)
     only = [epic_key] if epic_key else None
-    terminal = click.get_text_stream("stdout").isatty()
+    terminal = sys.stdout.isatty()
     if terminal and not dry_run:
         with click.progressbar(length=0, label="Reconciling pilot epics", show_pos=True) as bar:
             connectors = {t: _Progress(c, bar) for t, c in state.connectors.items()}
