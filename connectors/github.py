@@ -222,6 +222,8 @@ class GitHubConnector:
 
     def _set_check(self, epic: Epic, action: SetCheck) -> Outcome:
         owner, repo, number = split_key(action.ticket_key)
+        if action.pull_request:  # a pull request in another repository closes this ticket
+            owner, repo, _ = split_key(action.pull_request)
         ticket = epic.child(action.ticket_key) or (epic.ticket if epic.key == action.ticket_key else None)
         self.http.request("POST", f"/repos/{owner}/{repo}/statuses/{action.sha}", body={
             "state": "success" if action.passed else "failure",

@@ -151,16 +151,17 @@ def on_work_started(template: Template, epic: Epic, ticket_key: str, now: dateti
     return list(_comment_update(template, epic, states, ticket, started=True))
 
 
-def check_status(template: Template, epic: Epic, ticket_key: str, sha: str, now: datetime) -> list[Action]:
+def check_status(template: Template, epic: Epic, ticket_key: str, sha: str, now: datetime,
+                 pull_request: str = "") -> list[Action]:
     """A commit status for a pull request that closes a gated ticket: failing while its gates are open."""
     ticket = epic.child(ticket_key)
     if ticket is None or ticket.is_gate or not sha:
         return []
     open_gates = _open_gates_for(template, gate_states(template, epic, now), ticket)
     if not open_gates:
-        return [SetCheck(ticket.key, sha, True, "All pilot gates are done")]
+        return [SetCheck(ticket.key, sha, True, "All pilot gates are done", pull_request)]
     names = ", ".join(g.title.split(":")[0] for g in open_gates)
-    return [SetCheck(ticket.key, sha, False, f"Open gates: {names}"[:140])]
+    return [SetCheck(ticket.key, sha, False, f"Open gates: {names}"[:140], pull_request)]
 
 
 def assess(template: Template, epic: Epic, now: datetime) -> Readiness:

@@ -51,7 +51,7 @@ def actions_for(event: Event | None, template: Template, epic: Epic, now: dateti
         extra += engine.on_work_started(template, epic, event.ticket_key, now)
     sha = event.detail.get("sha")
     if sha:
-        extra += engine.check_status(template, epic, event.ticket_key, sha, now)
+        extra += engine.check_status(template, epic, event.ticket_key, sha, now, event.detail.get("pr", ""))
     return actions + [a for a in _unique(extra) if a not in actions and not _same_comment_planned(a, actions)]
 
 

@@ -188,6 +188,7 @@ class SetCheck:
     sha: str
     passed: bool
     description: str
+    pull_request: str = ""  # `owner/repo#n`: the status goes to the pull request's repository
 
 
 Action = Union[CreateGates, AddBlocksLink, UpsertComment, AddLabel, SetCheck]

@@ -299,3 +299,16 @@ def test_refused_action_becomes_an_outcome_with_githubs_message_and_the_rest_sti
     assert outcomes[0].reason == (f"refused: GitHub answered 422: Validation Failed; Label name invalid "
                                   f"(POST /repos/{REPO}/issues/7/labels)")
     assert outcomes[1].reason == "created"
+
+
+def test_commit_status_goes_to_the_pull_requests_repository_when_it_differs(gh):
+    connector = make_connector()
+    sha = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    gh.post(f"{API}/repos/example-org/service/statuses/{sha}", status=201, json=example("status"))
+    epic = snapshot(gh, connector)
+
+    connector.apply(epic, [SetCheck(f"{REPO}#7", sha, False, "Open gates: Success metric",
+                                    pull_request="example-org/service#31")])
+
+    method, path, _ = sent(gh)[-1]
+    assert (method, path) == ("POST", f"/repos/example-org/service/statuses/{sha}")
