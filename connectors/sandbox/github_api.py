@@ -278,7 +278,7 @@ def search() -> Response:
         items = [shapes.search_item(i) for i in found]
     response = paginate(items)
     page = response.get_json()
-    body = {"total_count": len(items), "incomplete_results": False, "items": page}
+    body = {"total_count": len(items), "incomplete_results": False, "search_type": "lexical", "items": page}
     paged = jsonify(body)
     if "Link" in response.headers:
         paged.headers["Link"] = response.headers["Link"]

@@ -133,7 +133,8 @@ class GitHubShapes:
                 "total_blocked_by": len(blockers), "total_blocking": len(blocked)}
 
     def search_item(self, issue: dict[str, Any]) -> dict[str, Any]:
-        return {**self.issue(issue), "score": 1.0}
+        shaped = self.issue(issue)
+        return {**shaped, "body": shaped["body"] or "", "score": 1.0}  # the search item schema has no null body
 
     def comment(self, comment: dict[str, Any]) -> dict[str, Any]:
         issue = self.github.by_id(comment["issue"])
