@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from graphql import GraphQLError, graphql_sync
+import functools
+
+from graphql import DocumentNode, ExecutionResult, GraphQLError, execute as run, parse, validate
 
 from connectors.sandbox.github_store import BOT_LOGIN
 from connectors.sandbox.graphql_nodes import Context, Node
@@ -48,6 +50,17 @@ def _error(err: GraphQLError) -> dict[str, Any]:
     return shaped
 
 
+@functools.lru_cache(maxsize=256)
+def _checked(schema, query: str) -> DocumentNode | list[GraphQLError]:
+    """Parsed and validated once per schema and query text: connectors send the same few documents."""
+    try:
+        document = parse(query)
+    except GraphQLError as err:
+        return [err]
+    errors = validate(schema, document)
+    return errors or document
+
+
 @bp.post("/graphql")
 def execute() -> tuple[Response, int] | Response:
     if not request.headers.get("Authorization"):
@@ -60,10 +73,14 @@ def execute() -> tuple[Response, int] | Response:
     sandbox = current_app.extensions["sandbox"]
     ctx = Context(sandbox.github, sandbox.projects, request.host_url.rstrip("/"), BOT_LOGIN)
     schema = sandbox.graphql_schema()
-    with sandbox.store.lock:
-        result = graphql_sync(schema, body["query"], root_value=Root(ctx), variable_values=body.get("variables"),
-                              operation_name=body.get("operationName"), field_resolver=resolve_field,
-                              type_resolver=resolve_type)
+    document = _checked(schema, body["query"])
+    if isinstance(document, list):
+        result = ExecutionResult(data=None, errors=document)
+    else:
+        with sandbox.store.lock:
+            result = run(schema, document, root_value=Root(ctx), variable_values=body.get("variables"),
+                         operation_name=body.get("operationName"), field_resolver=resolve_field,
+                         type_resolver=resolve_type)
     answer: dict[str, Any] = {}
     if result.data is not None or not result.errors:
         answer["data"] = result.data
