@@ -220,3 +220,20 @@ def test_progress_advances_as_each_epic_is_finished(trackers):
     assert bar.length == 2 and bar.pos == 2
     assert seen == [("PILOT-1", 0), ("PILOT-4", 1)]
     assert progress.tracker is Tracker.JIRA and progress.snapshot("PILOT-1").key == "PILOT-1"
+
+
+def test_github_app_manifest_asks_only_for_what_pilot_gate_uses():
+    from pathlib import Path
+
+    from tests.upstream import upstream_json
+
+    manifest = json.loads((Path(__file__).resolve().parents[1] / "github-app-manifest.json").read_text())
+    assert manifest["default_permissions"] == {"issues": "write", "metadata": "read", "statuses": "write",
+                                               "organization_projects": "read"}
+    openapi = upstream_json("github-openapi/api.github.com.json")
+    known = openapi["components"]["schemas"]["app-permissions"]["properties"]
+    for name, level in manifest["default_permissions"].items():
+        assert level in known[name]["enum"], name
+    events = {op["post"]["x-github"]["subcategory"].replace("-", "_") for op in openapi["x-webhooks"].values()}
+    assert set(manifest["default_events"]) <= events
+    assert manifest["hook_attributes"]["url"].endswith("/webhooks/github")
