@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 
 from connectors.github_webhooks import parse_github_webhook
 from connectors.jira_webhooks import parse_jira_webhook
@@ -55,6 +56,10 @@ def test_github_deliveries_match_the_official_webhook_schemas(sandbox, sink):
     client.github_project_status(REPO, child, "In Progress")
     client.github_pull(REPO, "Start work", body=f"Closes #{child}")
     client.github_state(REPO, child, "closed")
+    rest = {"Authorization": "token t"}
+    requests.post(f"{sandbox.url}/repos/{REPO}/issues/{child}/dependencies/blocked_by",
+                  json={"issue_id": client.github_record(REPO, epic)["id"]}, headers=rest, timeout=10)
+    requests.post(f"{sandbox.url}/repos/{REPO}/issues/{child}/comments", json={"body": "hi"}, headers=rest, timeout=10)
     assert sandbox.wait_for_webhooks()
 
     seen = set()
@@ -68,7 +73,7 @@ def test_github_deliveries_match_the_official_webhook_schemas(sandbox, sink):
         assert verify_hmac_sha256(GITHUB_SECRET, delivery["raw"], headers["X-Hub-Signature-256"])
     assert {"issues-opened", "issues-labeled", "sub-issues-sub-issue-added", "issues-assigned",
             "projects-v2-item-created", "projects-v2-item-edited", "pull-request-opened",
-            "issues-closed"} <= seen
+            "issues-closed", "issue-dependencies-blocked-by-added", "issue-comment-created"} <= seen
 
 
 def test_github_project_status_edit_carries_from_and_to(sandbox, sink):
@@ -118,6 +123,20 @@ def test_jira_deliveries_are_signed_and_carry_issue_beans_and_changelogs(sandbox
     assert deliveries[2]["json"]["issue"]["fields"]["status"]["statusCategory"]["key"] == "indeterminate"
     started = parse_jira_webhook(headers, deliveries[2]["json"], bot_account=None)
     assert started.kind is EventKind.WORK_STARTED and started.ticket_key == work
+
+
+def test_jira_link_delivery_names_issues_by_id_and_parses_as_a_link_change(sandbox, sink):
+    client = sandbox.client
+    epic = client.jira_epic("Pilot epic")["key"]
+    gate, work = (client.jira_issue(name, parent=epic)["key"] for name in ("Gate", "Work"))
+    requests.post(f"{sandbox.url}/rest/api/2/issueLink", auth=("bot@example.com", "t"), timeout=10,
+                  json={"type": {"name": "Blocks"}, "inwardIssue": {"key": gate}, "outwardIssue": {"key": work}})
+    assert sandbox.wait_for_webhooks()
+    delivery = next(d for d in _jira(sink) if d["json"]["webhookEvent"] == "issuelink_created")
+    link = delivery["json"]["issueLink"]
+    assert link["sourceIssueId"] == int(client.jira_record(gate)["id"]) and link["issueLinkType"]["name"] == "Blocks"
+    event = parse_jira_webhook(delivery["headers"], delivery["json"], bot_account=None)
+    assert event.kind is EventKind.LINK_CHANGED
 
 
 def test_failed_delivery_is_retried_with_the_same_id_and_a_retry_header(sandbox, sink):
