@@ -29,10 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sandbox listening on {sandbox.url}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is the normal way to stop it
+    signal.signal(signal.SIGINT, lambda *_: done.set())  # Ctrl-C is the normal way to stop it
+    done.wait()
     sandbox.stop()
     return 0
 

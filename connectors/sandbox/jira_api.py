@@ -165,13 +165,15 @@ def _listify(value: Any) -> list[str] | None:
 def _page_start(token: str | None) -> int:
     if not token:
         return 0
+    refused = JiraError(400, "The provided next page token is invalid or expired.", "nextPageToken")
     try:
         kind, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "offset":
-            return int(offset)
+        start = int(offset)
     except (ValueError, UnicodeDecodeError):
-        pass  # falls through to the refusal below
-    raise JiraError(400, "The provided next page token is invalid or expired.", "nextPageToken")
+        raise refused from None
+    if kind != "offset" or start < 0:
+        raise refused
+    return start
 
 
 @bp.post("/issue")
