@@ -202,11 +202,12 @@ def _table_block(row: PilotRow) -> Iterable[str]:
     yield (f"{row.verdict_words.upper():<16} {row.epic.key}  {row.epic.title}  "
            f"[{row.tracker}, {age}, {row.gates_done}/{len(row.gates)} gates done]")
     key_width = max((len(g.key) for g in row.gates), default=0)
+    ticket_width = max((len(g.ticket.key) for g in row.gates if g.ticket), default=1)
     for gate in row.gates:
         ticket = gate.ticket.key if gate.ticket else "-"
         due = f"due {gate.due.isoformat()}" if gate.due and gate.state != DONE else ""
-        detail = gate.brief(3)
-        line = f"  {gate.key:<{key_width}}  {gate.words:<15}  {ticket:<14}  {due:<14}  {detail}"
+        detail = gate.brief(2)
+        line = f"  {gate.key:<{key_width}}  {gate.words:<15}  {ticket:<{ticket_width}}  {due:<14}  {detail}"
         yield line.rstrip()
     if row.early_work:
         keys = ", ".join(t.key for t in row.early_work)

@@ -70,7 +70,7 @@ def describe_plan(summary: Summary) -> Iterator[str]:
             yield f"{where}: {len(result.planned)} action{'s' if len(result.planned) != 1 else ''}"
             for action in result.planned:
                 yield f"  {describe_action(action)}"
-            if any(isinstance(a, CreateGates) for a in result.planned):
+            if any(isinstance(a, CreateGates) and any(spec.blocks for spec in a.gates) for a in result.planned):
                 yield "  (comments on work started early follow once the gates exist)"
 
 

@@ -143,13 +143,19 @@ def doctor(config_file: Path | None, public_url: str | None) -> None:
     checks = diagnose(config_file, public_url)
     width = max(len(c.area) for c in checks)
     for check in checks:
-        click.echo(f"{check.word:<4}  {check.area:<{width}}  {check.detail}")
+        click.echo(f"{check.word:<4}  {check.area:<{width}}  {one_line(check.detail)}")
         if check.fix and check.ok is not True:
             click.echo(f"{'':<4}  {'':<{width}}  fix: {check.fix}")
     failed = sum(c.ok is False for c in checks)
     click.echo(f"{failed} problem{'s' if failed != 1 else ''} found" if failed else "all checks passed")
     if failed:
         sys.exit(1)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A tracker's error page folded into one readable line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 @click.group()
