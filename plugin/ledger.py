@@ -70,7 +70,7 @@ audit = Table(
     Column("epic_key", String(255)),
     Column("ticket_key", String(255)),
     Column("action", String(32), nullable=False),
-    Column("rule", String(64), nullable=False, server_default=""),
+    Column("rule", Text, nullable=False, server_default=""),
     Column("done", Boolean, nullable=False),
     Column("reason", Text, nullable=False, server_default=""),
     Index("ix_audit_epic", "tracker", "epic_key", "at"),

@@ -223,4 +223,7 @@ class _FastInsert:
             self.local.connection = None
             connection.invalidate()
             raise
+        except Exception:
+            connection.rollback()  # PostgreSQL refuses every later statement of a failed transaction
+            raise
         return found[0] if found else None

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Callable, Mapping, Sequence
 
 import requests
+from sqlalchemy.exc import OperationalError
 
 from connectors.base import Connector, PermanentError, TransientError, TrackerError
 from plugin import handlers, logs, metrics
@@ -26,7 +27,8 @@ from plugin.outbox import QUEUED, EventRecord, Outbox
 from plugin.templates import Template
 
 LOG = logging.getLogger("pilotgate.worker")
-RETRYABLE = (TransientError, requests.Timeout, requests.ConnectionError)
+# A database that went away (OperationalError) is as passing as a tracker answering 503.
+RETRYABLE = (TransientError, requests.Timeout, requests.ConnectionError, OperationalError)
 MAX_PASSES = 3  # plan -> apply again right after gates were created, so comments can name them
 
 
@@ -80,7 +82,10 @@ class Worker:
             if isinstance(found, tuple):
                 self._skip(record, found[0])
                 return
-            self.run_epic(record.tracker, found, first=record.id)
+            try:
+                self.run_epic(record.tracker, found, first=record.id)
+            except Exception as err:  # the ledger is unreachable: the maintenance pass requeues what is left
+                logs.error(LOG, "event processing interrupted", error=describe(err), exc_info=True)
 
     def _find_epic(self, record: EventRecord) -> str | tuple[str]:
         """The verified pilot epic of the event (stored on it), or a 1-tuple with why there is none."""
@@ -131,7 +136,10 @@ class Worker:
             except Exception as err:  # recorded on the event, never lost: see _failed
                 self._failed(record, err)
                 return
-            self._done(record, epic_key, outcomes)
+            try:
+                self._done(record, epic_key, outcomes)
+            except Exception as err:  # the ledger refused the record: retry; the actions are idempotent
+                self._failed(record, err)
 
     def _done(self, record: EventRecord, epic_key: str, outcomes: list) -> None:
         audit = handlers.audit_records(record.delivery, record.tracker, epic_key, outcomes)

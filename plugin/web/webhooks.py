@@ -19,6 +19,7 @@ from plugin import logs
 from plugin.web import Service, WebhookSource, service
 
 LOG = logging.getLogger("pilotgate.web")
+MAX_KEY = 200  # the ledger's column width for delivery ids and ticket keys
 SIGNATURE_METHOD = "sha256"  # the only algorithm either tracker signs with today
 bp = Blueprint("webhooks", __name__)
 
@@ -86,6 +87,9 @@ def _enqueue(state: Service, source: WebhookSource, event, body: bytes) -> Respo
     if not event.delivery_id:
         # No delivery header: identical bodies are the same delivery.
         event = replace(event, delivery_id="sha256:" + hashlib.sha256(body).hexdigest())
+    if len(event.delivery_id) > MAX_KEY or len(event.ticket_key) > MAX_KEY:
+        return _refuse(state, source, 400, "invalid", f"delivery id and ticket key are at most {MAX_KEY} characters",
+                       event.kind.value)
     try:
         row = state.outbox.accept(event)
     except SQLAlchemyError as err:
