@@ -85,13 +85,18 @@ def missing_content(template: Template, gate: GateDef, ticket: Ticket) -> tuple[
         box = _CHECKBOX.match(line)
         if box:
             if rules.checklist and box.group(1) == " ":
-                found.append(f"{box.group(2).rstrip('.')} not ticked")
+                found.append(f"{_sentence_case(box.group(2).rstrip('.'))} not ticked")
             continue
         if rules.filled and template.placeholder in line:
             field = _FIELD.match(line)
             name = field.group(1).strip(" *_") if field else line.strip(" -*")[:60]
-            found.append(f"{name.lower()} missing")
+            found.append(f"{_sentence_case(name)} missing")
     return tuple(found)
+
+
+def _sentence_case(label: str) -> str:
+    """`Production APIs` -> `production APIs`: lower the first letter only, acronyms stay readable."""
+    return label[:1].lower() + label[1:]
 
 
 def gate_state(template: Template, epic: Epic, gate: GateDef, ticket: Ticket | None, now: datetime) -> GateState:

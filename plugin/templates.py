@@ -101,7 +101,7 @@ DEFAULT_COMMENTS = {
         "Work on {{ ticket.key }} has started while {{ open_gates | length }} of its gates "
         "{{ 'is' if open_gates | length == 1 else 'are' }} still open:\n"
         "{% for g in open_gates %}- {{ g.title }} ({{ g.url }}): {{ g.status }}"
-        "{% if g.missing %}; {{ g.missing | join('; ') }}{% endif %}\n{% endfor %}"
+        "{{ '; ' ~ (g.missing | join('; ')) if g.missing else '' }}\n{% endfor %}"
         "Pilots that skip these steps rarely reach production. Finish the gates, or tell the epic's owner why not."
     ),
     "gates_clear": "All gates that block {{ ticket.key }} are done. Thank you: this pilot is on the road to production.",

@@ -123,8 +123,10 @@ def test_work_started_early_gets_one_comment_naming_open_gates_and_what_is_missi
     (comment,) = on_work_started(template, fake.snapshot(epic.key), work.key, NOW)
     assert isinstance(comment, UpsertComment) and comment.rule == "work_started_early"
     assert "4 gates are still open" in comment.body
-    assert "target missing" in comment.body and "Operations sign-off not ticked" in comment.body
+    assert "target missing" in comment.body and "operations sign-off not ticked" in comment.body
     assert fake.tickets[gate_keys(fake, epic.key)["success-metric"]].url in comment.body
+    gate_lines = [line for line in comment.body.splitlines() if line.startswith("- ")]
+    assert len(gate_lines) == 4 and gate_lines[0].endswith("technology sign-off not ticked")
 
 
 def test_work_started_with_all_gates_done_says_nothing(fake, template):
