@@ -56,19 +56,19 @@ def receive(tracker: str) -> Response:
 
 
 def _read_body(limit: int) -> bytes | None:
-    """The raw body, or None past `limit`: refused on Content-Length before reading, and the read is
-    capped for bodies sent without one (chunked)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
+    """The raw body, or None past `limit`: refused on Content-Length before reading, and the read of
+    a body sent without one (chunked) stops one byte past the limit."""
+    length = request.content_length
+    if length is not None:
+        return request.stream.read() if length <= limit else None
     parts, total = [], 0
-    while True:
-        part = request.stream.read(min(65536, limit + 1 - total))
+    while total <= limit:
+        part = request.stream.read(limit + 1 - total)
         if not part:
-            return b"".join(parts)
+            break
         parts.append(part)
         total += len(part)
-        if total > limit:
-            return None
+    return b"".join(parts) if total <= limit else None
 
 
 def _check_signature(source: WebhookSource, body: bytes) -> str | None:
