@@ -32,8 +32,10 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
     """The web server's command line. granian is the default: it served the webhook path fastest."""
     bin_dir = Path(sys.executable).parent
     if server == "granian":
+        # A few threads per process: the request path is short and mostly CPU, so more only contend.
         return [str(bin_dir / "granian"), "--interface", "wsgi", "--factory", "--workers", str(workers),
-                "--host", host, "--port", str(port), "--log-level", "warning", "plugin.web:create_app"]
+                "--blocking-threads", "4", "--host", host, "--port", str(port), "--log-level", "warning",
+                "plugin.web:create_app"]
     return [str(bin_dir / "gunicorn"), "--workers", str(workers), "--bind", f"{host}:{port}",
             "--keep-alive", "5", "--log-level", "warning", "plugin.web:create_app()"]
 
@@ -57,11 +59,13 @@ def serve(config_file: str | None, host: str, port: int, server: str) -> None:
     env = {**os.environ, "PILOTGATE_CONFIG": str(config_path(config_file).resolve()),
            "PROMETHEUS_MULTIPROC_DIR": metrics_dir}  # server workers share their counters through it
     web = subprocess.Popen(server_command(server, host, port, config.workers), env=env)
-    threading.Thread(target=_stop_when_gone, args=(web,), daemon=True).start()
+    stopping = threading.Event()
+    threading.Thread(target=_stop_when_gone, args=(web, stopping), daemon=True).start()
     click.echo(f"pilotgate: {server} on http://{host}:{port}, worker with {config.workers * 2} threads", err=True)
     try:
         runtime.runner().run()
     finally:
+        stopping.set()
         web.terminate()
         try:
             web.wait(timeout=15)
@@ -70,10 +74,11 @@ def serve(config_file: str | None, host: str, port: int, server: str) -> None:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _stop_when_gone(web: subprocess.Popen) -> None:
+def _stop_when_gone(web: subprocess.Popen, stopping: threading.Event) -> None:
     """The web server exiting (a taken port, a crash) stops the worker too, so the command ends."""
     web.wait()
-    os.kill(os.getpid(), signal.SIGTERM)
+    if not stopping.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @click.command()
