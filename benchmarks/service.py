@@ -29,10 +29,14 @@ class Deployment:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"PILOTGATE_CONFIG": str(self.config), "PYTHONPATH": str(ROOT)}
+        # As `pilotgate serve` runs the web server: server workers share Prometheus counters via files.
+        metrics = self.folder / "metrics"
+        metrics.mkdir(exist_ok=True)
+        return {"PILOTGATE_CONFIG": str(self.config), "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
 
 
-def deployment(name: str, tracker_url: str = "http://127.0.0.1:9", queue: str | None = None) -> Deployment:
+def deployment(name: str, tracker_url: str = "http://127.0.0.1:9", queue: str | None = None,
+               bot_account: str = "557058:pilotgate-bot", bot_login: str = "pilotgate[bot]") -> Deployment:
     """A configuration for both trackers pointing at `tracker_url` (a sandbox; unreachable by default)."""
     folder = WORK / name
     shutil.rmtree(folder, ignore_errors=True)
@@ -41,12 +45,12 @@ def deployment(name: str, tracker_url: str = "http://127.0.0.1:9", queue: str | 
         "templates": str(ROOT / "templates"),
         "database": f"sqlite:///{folder / 'pilotgate.db'}",
         "queue": queue or f"sqlite:///{folder / 'pilotgate-queue.db'}",
-        "jira": {"url": f"{tracker_url}/jira", "email": "bot@example.com", "token": "jira-token",
+        "jira": {"url": tracker_url, "email": "bot@example.com", "token": "jira-token",
                  "webhook_secret": SECRET, "pilots": "issuetype = Epic AND labels = ai-pilot",
-                 "template": "ai-pilot", "bot_account": "557058:pilotgate-bot"},
-        "github": {"api_url": f"{tracker_url}/github", "token": "github-token", "webhook_secret": SECRET,
+                 "template": "ai-pilot", "bot_account": bot_account},
+        "github": {"api_url": tracker_url, "token": "github-token", "webhook_secret": SECRET,
                    "repositories": [REPO], "pilot_label": "ai-pilot", "template": "ai-pilot",
-                   "bot_login": "pilotgate[bot]"},
+                   "bot_login": bot_login},
     }
     path = folder / "pilotgate.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")

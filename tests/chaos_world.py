@@ -1,0 +1,216 @@
+"""The chaos world: the sandbox tracker with faults, the real web service on loopback, real workers.
+
+Waits (Retry-After, backoff) are compressed by TIME_SCALE in the connectors and the retry policy, so a
+run that would take minutes of real waiting finishes in seconds while keeping every wait's order.
+Also the entry point of the worker process the SIGKILL test starts: `python -m tests.chaos_world CONFIG`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from connectors.sandbox.jira_store import BOT
+from connectors.sandbox.server import Sandbox
+from plugin.config import Config, config_from_mapping, load_config
+from plugin.ledger import Ledger, audit, events
+from plugin.model import Tracker
+from plugin.worker import RetryPolicy
+from tests.conftest import TEMPLATES as TEMPLATES_DIR, config_mapping
+
+TIME_SCALE = 0.02  # one second of tracker-requested waiting takes 20 ms here
+
+
+class ScaledPolicy(RetryPolicy):
+    """The worker's retry policy on the compressed clock, a tracker's Retry-After included."""
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        return super().delay(attempt, retry_after * TIME_SCALE if retry_after else None, rng)
+
+
+FAST_POLICY = ScaledPolicy(attempts=40, base=2.0 * TIME_SCALE, cap=600.0 * TIME_SCALE)
+EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "200"))  # 2000 for the full run of docs/PERFORMANCE.md
+EVENTS_PER_EPIC = 10
+WORK_PER_EPIC = 5
+STARTED_PER_EPIC = 3
+GATE_LABEL_PREFIX = "pilotgate-gate-"
+
+
+def scaled_sleep(seconds: float) -> None:
+    time.sleep(max(0.0, seconds) * TIME_SCALE)
+
+
+def chaos_config(folder: Path, sandbox_url: str) -> dict[str, Any]:
+    mapping = config_mapping(folder, github=None)
+    mapping["jira"] = {**mapping["jira"], "url": sandbox_url, "bot_account": BOT["accountId"]}
+    return mapping
+
+
+def build_chaos_worker(config: Config, threads: int = 4):
+    """A worker runtime whose connector sleeps scaled time; the queue runner is not started."""
+    from connectors.jira import JiraConnector
+    from connectors.jira_http import jira_session
+    from plugin.wiring import build_worker
+
+    ledger = Ledger(config.database, base_dir=config.base_dir)  # the connector's Memory: same database
+    connectors = {Tracker.JIRA: JiraConnector(config.jira, ledger, session=jira_session(config.jira),
+                                              sleep=scaled_sleep)}
+    runtime = build_worker(config, connectors=connectors, policy=FAST_POLICY)
+    from plugin.queue import Runner
+
+    return runtime, Runner(runtime.queue, threads, periodic=False)
+
+
+class WebServer:
+    """plugin.web on a loopback port in a thread, the way the sandbox's webhooks reach it."""
+
+    def __init__(self, config: Config) -> None:
+        from plugin.web import create_app
+
+        self.app = create_app(config)
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.app.extensions["pilotgate"].ledger.dispose()
+
+
+@dataclass
+class Plan:
+    """What the humans did: epics, their work tickets, which tickets were started (all before gates)."""
+
+    epics: list[str] = field(default_factory=list)
+    work: dict[str, list[str]] = field(default_factory=dict)
+    started: set[str] = field(default_factory=set)
+
+
+def human_stream(sandbox: Sandbox, epics: int, seed: int = 7) -> Plan:
+    """Every epic's steps in order, epics interleaved at random: create, add work, start, reassign.
+
+    Ten tracker events per epic (the bot's own writes come on top and are ignored as its own).
+    """
+    rng = random.Random(seed)
+    client = sandbox.client
+    plan = Plan()
+    steps = {n: _epic_steps(n) for n in range(epics)}
+    keys: dict[int, str] = {}
+    pending = list(range(epics))
+    while pending:
+        n = rng.choice(pending)
+        step = steps[n].pop(0)
+        if not steps[n]:
+            pending.remove(n)
+        if step[0] == "epic":
+            keys[n] = client.jira_epic(f"AI pilot {n}: invoice triage")["key"]
+            plan.epics.append(keys[n])
+            plan.work[keys[n]] = []
+        elif step[0] == "work":
+            plan.work[keys[n]].append(client.jira_issue(f"Pilot {n} work {step[1]}", parent=keys[n])["key"])
+        elif step[0] == "start":
+            ticket = plan.work[keys[n]][step[1]]
+            client.jira_transition(ticket, "In Progress")
+            plan.started.add(ticket)
+        else:
+            client.jira_assign(plan.work[keys[n]][step[1]], "557058:bob")
+    return plan
+
+
+def _epic_steps(n: int) -> list[tuple[str, int]]:
+    return ([("epic", 0)] + [("work", i) for i in range(WORK_PER_EPIC)]
+            + [("start", i) for i in range(STARTED_PER_EPIC)] + [("assign", WORK_PER_EPIC - 1)])
+
+
+def drained(ledger: Ledger) -> bool:
+    with ledger.engine.connect() as conn:
+        waiting = conn.execute(select(func.count()).select_from(events)
+                               .where(events.c.status.in_(("queued", "processing")))).scalar_one()
+    return waiting == 0
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def gate_counts(sandbox: Sandbox, epic_key: str) -> Counter:
+    """Gate key -> how many gate tickets of that key sit under the epic."""
+    jira = sandbox.state.jira
+    with jira.store.lock:
+        children = [jira.issue(k) for k in jira.children.get(epic_key, [])]
+    return Counter(label[len(GATE_LABEL_PREFIX):] for child in children for label in child["labels"]
+                   if label.startswith(GATE_LABEL_PREFIX))
+
+
+def bot_comments(sandbox: Sandbox, ticket_key: str) -> int:
+    jira = sandbox.state.jira
+    with jira.store.lock:
+        return sum(1 for c in jira.comments_of(ticket_key) if _author(c) == BOT["accountId"])
+
+
+def _author(comment: dict[str, Any]) -> str | None:
+    author = comment.get("author")
+    return author.get("accountId") if isinstance(author, dict) else author
+
+
+def delivery_report(sandbox: Sandbox, ledger: Ledger) -> dict[str, Any]:
+    """Each sandbox delivery next to what the service made of it."""
+    sent = list(sandbox.state.hooks.deliveries.values())
+    with ledger.engine.connect() as conn:
+        rows = {d: s for d, s in conn.execute(select(events.c.delivery, events.c.status))}
+        # The same write done twice for one delivery would mean it was processed twice.
+        repeated = conn.execute(
+            select(audit.c.delivery).where(audit.c.done.is_(True), audit.c.action != "none")
+            .group_by(audit.c.delivery, audit.c.action, audit.c.ticket_key, audit.c.rule).having(func.count() > 1)).scalars().all()
+    final = Counter(d.attempts[-1].get("status") if d.attempts else None for d in sent)
+    accepted = [d for d in sent if any(a.get("status") == 202 for a in d.attempts)]
+    return {
+        "sent": len(sent), "final_status": final, "rows": rows,
+        "accepted_without_row": [d.id for d in accepted if d.id not in rows],
+        "unsettled": [d for d, s in rows.items() if s not in ("done", "failed")],
+        "completed_twice": sorted(set(repeated)),
+        "repeated_detail": [dict(r._mapping) for r in _audit_of(ledger, repeated[:1])],
+    }
+
+
+def _audit_of(ledger: Ledger, deliveries: list[str]) -> list:
+    with ledger.engine.connect() as conn:
+        return conn.execute(select(audit).where(audit.c.delivery.in_(deliveries)).order_by(audit.c.id)).all()
+
+
+def write_config(folder: Path, sandbox_url: str) -> Path:
+    path = folder / "pilotgate.yaml"
+    path.write_text(yaml.safe_dump(chaos_config(folder, sandbox_url)), encoding="utf-8")
+    return path
+
+
+def load(folder: Path) -> Config:
+    return config_from_mapping(yaml.safe_load((folder / "pilotgate.yaml").read_text()), base_dir=folder)
+
+
+def main(config_file: str) -> None:
+    """A worker process with scaled waits, consuming until killed."""
+    runtime, runner = build_chaos_worker(load_config(config_file))
+    runner.start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,135 @@
+"""Chaos: a stream of tracker events while the tracker fails 20% of calls and bursts 429s; nothing is lost
+or doubled. PILOTGATE_CHAOS_EVENTS scales the stream (default 2,000 events over 200 epics)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.sandbox.server import Sandbox
+from plugin.ledger import Ledger
+from plugin.templates import load_templates
+from tests.chaos_world import (
+    EVENTS, EVENTS_PER_EPIC, TEMPLATES_DIR, WebServer, bot_comments, build_chaos_worker, delivery_report, drained,
+    gate_counts, human_stream, load, wait_until, write_config,
+)
+
+pytestmark = pytest.mark.timeout(600)
+EPICS = max(1, EVENTS // EVENTS_PER_EPIC)
+KILLS = 20
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Weather:
+    """Keeps the sandbox failing: 20% of calls answer 500, and every `period` a burst of 429s."""
+
+    def __init__(self, sandbox: Sandbox, period: float = 1.0, burst: int = 15) -> None:
+        self.sandbox, self.period, self.burst = sandbox, period, burst
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        seed = 0
+        while not self.stopping.is_set():
+            seed += 1
+            self.sandbox.client.faults(error_rate=0.2, burst_429=self.burst, retry_after=1, seed=seed)
+            self.stopping.wait(self.period)
+
+    def __enter__(self) -> "Weather":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.sandbox.client.faults()  # recovery: no more faults
+
+
+@pytest.fixture
+def world(tmp_path):
+    sandbox = Sandbox.start()
+    write_config(tmp_path, sandbox.url)
+    config = load(tmp_path)
+    web = WebServer(config)
+    sandbox.configure_webhooks("jira", f"{web.url}/webhooks/jira", config.jira.webhook_secret)
+    ledger = Ledger(config.database, base_dir=config.base_dir)
+    yield sandbox, config, web, ledger
+    ledger.dispose()
+    web.stop()
+    sandbox.stop()
+
+
+def assert_nothing_lost_or_doubled(sandbox: Sandbox, ledger: Ledger, plan) -> None:
+    gate_keys = {gate.key for gate in load_templates(TEMPLATES_DIR)["ai-pilot"].gates}
+    wrong_gates = {epic: dict(counts) for epic in plan.epics
+                   if (counts := gate_counts(sandbox, epic)) != {key: 1 for key in gate_keys}}
+    assert not wrong_gates, f"epics without exactly one set of gates: {dict(list(wrong_gates.items())[:5])}"
+    comments = {ticket: bot_comments(sandbox, ticket) for work in plan.work.values() for ticket in work}
+    wrong_comments = {t: n for t, n in comments.items() if n != (1 if t in plan.started else 0)}
+    assert not wrong_comments, f"tickets with the wrong number of bot comments: {dict(list(wrong_comments.items())[:5])}"
+    report = delivery_report(sandbox, ledger)
+    assert set(report["final_status"]) <= {200, 202}, f"deliveries not finally accepted: {report['final_status']}"
+    assert not report["accepted_without_row"], "a delivery answered 202 left no event"
+    assert not report["unsettled"], f"{len(report['unsettled'])} events neither processed nor failed"
+    assert not report["completed_twice"], f"processed twice: {report['completed_twice'][:5]} {report['repeated_detail']}"
+    assert report["sent"] >= EPICS * EVENTS_PER_EPIC
+
+
+def test_event_stream_under_500s_and_429_bursts_creates_each_gate_once_and_each_comment_once(world):
+    sandbox, config, web, ledger = world
+    runtime, runner = build_chaos_worker(config)
+    runner.start()
+    try:
+        with Weather(sandbox):
+            plan = human_stream(sandbox, EPICS)
+            for delivery_id in list(sandbox.state.hooks.deliveries)[::20]:
+                sandbox.client.redeliver(delivery_id)  # GitHub's "Redeliver" and Jira's retries: same id again
+            assert sandbox.wait_for_webhooks(120)
+        wait_until(lambda: drained(ledger), 300, "the queue draining after recovery")
+    finally:
+        runner.stop()
+        runtime.ledger.dispose()
+    assert_nothing_lost_or_doubled(sandbox, ledger, plan)
+
+
+def start_worker(config_file, log) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "tests.chaos_world", str(config_file)], cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_worker_killed_twenty_times_during_the_stream_still_creates_each_gate_once_and_each_comment_once(
+        world, tmp_path):
+    sandbox, config, web, ledger = world
+    log = tmp_path / "worker.log"
+    rng = random.Random(11)
+    stream: dict = {}
+    humans = threading.Thread(target=lambda: stream.update(plan=human_stream(sandbox, EPICS)), daemon=True)
+    worker = start_worker(tmp_path / "pilotgate.yaml", log)
+    kills = 0
+    try:
+        with Weather(sandbox):
+            humans.start()
+            while kills < KILLS:
+                time.sleep(rng.uniform(0.2, 1.0))  # a random moment: mid-call, mid-write, or idle
+                worker.send_signal(signal.SIGKILL)
+                worker.wait()
+                kills += 1
+                worker = start_worker(tmp_path / "pilotgate.yaml", log)
+            humans.join(300)
+            assert sandbox.wait_for_webhooks(120)
+        # An event taken by a killed worker before it claimed it is handed out again after a minute.
+        wait_until(lambda: drained(ledger), 300, "the queue draining after recovery")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert kills == KILLS
+    assert_nothing_lost_or_doubled(sandbox, ledger, stream["plan"])
