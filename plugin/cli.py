@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from plugin import __version__
-from plugin.commands import admin, service
+from plugin.commands import admin, demo, service
 from plugin.commands import templates as templates_commands
 
 
@@ -23,3 +23,4 @@ main.add_command(admin.jira)
 main.add_command(service.serve)
 main.add_command(service.worker)
 main.add_command(service.events)
+main.add_command(demo.demo)
