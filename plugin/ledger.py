@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Engine, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
-    create_engine, event, func, select, text, update,
+    create_engine, event, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -256,7 +256,3 @@ class Ledger:
                 update(slots).where(slots.c.name == name, slots.c.last_run <= now - period * 0.9)
                 .values(last_run=now))
             return claimed.rowcount == 1
-
-    def table_count(self, table: Table) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(table)).scalar_one()

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import Sequence
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
-from plugin.ledger import Ledger, events, insert_ignoring_duplicates
+from plugin.ledger import Ledger, events
 from plugin.model import Event, Tracker
 
 QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
@@ -179,10 +178,6 @@ class Outbox:
         cutoff = self.ledger.clock() - older_than
         with self.engine.begin() as conn:
             return conn.execute(delete(events).where(events.c.status == DONE, events.c.updated_at < cutoff)).rowcount
-
-    def statuses(self, ids: Sequence[int]) -> dict[int, str]:
-        with self.engine.connect() as conn:
-            return dict(conn.execute(select(events.c.id, events.c.status).where(events.c.id.in_(list(ids)))).all())
 
 
 def _record(row) -> EventRecord:

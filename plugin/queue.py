@@ -97,12 +97,6 @@ class Queue:
         if self.sweeper is not None and self.ledger.claim_slot("sweep", self.sweep_minutes * 60):
             self.sweeper()
 
-    def depth(self) -> int:
-        return self.huey.pending_count()
-
-    def ping(self) -> None:
-        self.huey.pending_count()
-
 
 class _Consumer(Consumer):
     def _set_signal_handlers(self) -> None:

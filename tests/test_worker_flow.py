@@ -10,7 +10,7 @@ from plugin.cli import main
 from plugin.worker import RetryPolicy
 from tests.fakes import FakeConnector, transient
 from tests.worker_world import (
-    EPIC, WORK, comments_posted, epic_edited, gate_tickets, make_worker, new_pilot, work_off, work_started,
+    WORK, comments_posted, epic_edited, gate_tickets, make_worker, new_pilot, work_off, work_started,
 )
 
 
