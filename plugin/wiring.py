@@ -10,6 +10,7 @@ import requests
 from connectors.base import Connector, Memory
 from plugin import metrics
 from plugin.config import Config, ConfigError
+from plugin.logs import Redactor, secrets_of
 from plugin.ledger import Ledger
 from plugin.model import Tracker
 from plugin.queue import Queue, Runner
@@ -78,6 +79,7 @@ def build_worker(config: Config, *, connectors: Mapping[Tracker, Connector] | No
     if connectors is None:
         connectors = build_connectors(config, ledger)
     in_progress = config.github.in_progress if config.github is not None else ("In Progress",)
-    worker = Worker(ledger, connectors, templates, policy=policy, in_progress=in_progress)
+    worker = Worker(ledger, connectors, templates, policy=policy, in_progress=in_progress,
+                    redact=Redactor(secrets_of(config)).mask)
     queue = Queue(config, ledger).bind(worker.process, lambda: reconcile(connectors, templates, ledger))
     return WorkerRuntime(config, ledger, worker, queue)

@@ -56,6 +56,7 @@ class Worker:
         in_progress: Sequence[str] = ("In Progress",),
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         rng: random.Random | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.ledger = ledger
         self.outbox = Outbox(ledger)
@@ -66,6 +67,7 @@ class Worker:
         self.in_progress = tuple(in_progress)
         self.now = now
         self.rng = rng or random.Random()
+        self.redact = redact  # errors are stored and listed by `events --failed`: no secret may reach them
 
     def process(self, event_id: int) -> None:
         """Handles one dispatched event (and its epic's other waiting events). Never raises."""
@@ -169,7 +171,7 @@ class Worker:
 
     def _failed(self, record: EventRecord, err: Exception) -> None:
         attempt = record.attempts + 1
-        text = describe(err)
+        text = self.redact(describe(err))
         retry = isinstance(err, RETRYABLE) and attempt < self.policy.attempts
         retry_at = None
         if retry:

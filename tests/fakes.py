@@ -51,8 +51,10 @@ class FakeConnector:
             return self.tickets[key]
 
     def _add(self, title: str, key: str | None, **fields) -> Ticket:
+        explicit = key is not None
         with self._lock:
-            key = key or f"PILOT-{next(self._numbers)}"
+            while key is None or (key in self.tickets and not explicit):
+                key = f"PILOT-{next(self._numbers)}"  # never reuse a key a test chose by hand
             fields.setdefault("created", T0)
             ticket = Ticket(self.tracker, key, title, url=f"https://tracker.test/{key}", status="To Do", **fields)
             self.tickets[key] = ticket

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from connectors.base import TransientError
 from plugin.cli import main
+from plugin.logs import Redactor
 from plugin.worker import RetryPolicy
 from tests.fakes import FakeConnector, transient
 from tests.worker_world import (
@@ -125,3 +126,13 @@ def _write_config(folder):
     path = folder / "pilotgate.yaml"
     path.write_text(yaml.safe_dump(config_mapping(folder)), encoding="utf-8")
     return path
+
+
+def test_failed_event_never_stores_a_secret_from_the_error_text(config, deliveries, fake):
+    setup = make_worker(config, fake)
+    setup.worker.redact = Redactor(["s3cr3t-token"]).mask
+    fake.fail_next = [KeyError("request with Authorization: Bearer s3cr3t-token refused")]
+    deliveries.jira(work_started(), delivery="s-1")
+    work_off(setup)
+    [failed] = setup.outbox.failed()
+    assert "s3cr3t-token" not in failed.error and "Bearer ***" in failed.error
