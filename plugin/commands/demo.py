@@ -32,7 +32,8 @@ def demo(keep: bool, step_timeout: float) -> None:
         try:
             Story(stack, click.echo, step_timeout).run()
         except DemoFailure as failure:
-            raise click.ClickException(f"{failure}\n{_log_tail(stack)}") from None
+            raise click.ClickException(f"{failure}\n{_log_tail(stack)}\nOn a slow machine, "
+                                       "`pilotgate demo --timeout 90` gives each step longer.") from None
         click.echo(f"\nDemo finished in {time.monotonic() - began:.1f} s.")
         if keep:
             _keep_running(stack)
