@@ -30,6 +30,7 @@ class Story:
         self.watchers = {t: Watcher(stack.connectors[t], stack.templates[t]) for t in stack.connectors}
         self.step = 0
         self.comments_shown = 0
+        self.opened: dict[str, float] = {}  # epic key -> when the team opened it (monotonic)
 
     def run(self) -> None:
         jira, github = JiraTeam(self.stack.sandbox), GitHubTeam(self.stack.sandbox)
@@ -55,19 +56,19 @@ class Story:
 
     def open_pilot(self, team: Team, title: str, work: list[str], what: str) -> Pilot:
         pilot = team.open_pilot(title, work)
+        self.opened[pilot.key] = time.monotonic()
         self.echo(f"   {what}:")
         self.tickets([(pilot.key, pilot.title)] + list(pilot.work))
         return pilot
 
     def gates(self, pilot: Pilot) -> Epic:
         watcher = self.watchers[pilot.tracker]
-        began = time.monotonic()
         if pilot.tracker is Tracker.GITHUB:
             self.echo("   (GitHub asks apps to space their writes a second apart: 12 calls here, so ~12 s)")
         step = f"the gate tickets of {pilot.key}, created by webhook"
         try:
             epic = wait_for(step, lambda: watcher.gates_in_place(pilot.key), self.timeout)
-            how = "after the webhooks about the new epic"
+            how = "by webhook"
         except DemoFailure:
             self.echo(f"   No gates {self.timeout:g} s after the webhooks: running the sweep (`pilotgate sync`), "
                       "the fallback for missed webhooks")
@@ -76,7 +77,8 @@ class Story:
                             lambda: watcher.gates_in_place(pilot.key), self.timeout)
             how = "by the sweep"
         gates = sorted(epic.gates().values(), key=lambda t: t.created or datetime.max.replace(tzinfo=timezone.utc))
-        self.echo(f"   Four gate tickets, {time.monotonic() - began:.1f} s {how}:")
+        self.echo(f"   Four gate tickets, {how}, {time.monotonic() - self.opened[pilot.key]:.1f} s after the epic "
+                  "was opened:")
         self.tickets([(g.key, g.title) for g in gates])
         blocked = ", ".join(w.key for w in epic.work())
         self.echo(f"   Each one blocks {blocked} ({LINKS[pilot.tracker]}).")
@@ -88,9 +90,13 @@ class Story:
         began = time.monotonic()
         text = wait_for(f"Pilot Gate's comment on {key} after work started", lambda: watcher.comment(pilot.key, key),
                         self.timeout)
-        self.echo(f"   {time.monotonic() - began:.1f} s later, Pilot Gate comments on {key}:")
-        # The first comment is shown whole; the second pilot's says the same about its own gates.
-        self.quote(text, clip=self.comments_shown > 0)
+        later = f"   {time.monotonic() - began:.1f} s later, Pilot Gate comments on {key}"
+        if self.comments_shown:  # the same words as the first one, about this pilot's own gates
+            self.echo(f"{later} (its first line; the rest names the open gates, as before):")
+            self.quote(text.strip().splitlines()[0])
+        else:
+            self.echo(f"{later}:")
+            self.quote(text)
         self.comments_shown += 1
 
     def groundwork(self, team: Team, pilot: Pilot, epic: Epic, key: str) -> None:
@@ -129,14 +135,9 @@ class Story:
         for key, title in rows:
             self.echo(f"     {key:<{width}}  {title}")
 
-    def quote(self, text: str, wrap: bool = True, clip: bool = False) -> None:
-        """Indented text: long lines wrapped, or (`clip`) cut to one screen line each."""
+    def quote(self, text: str, wrap: bool = True) -> None:
+        """Indented text, long lines wrapped unless `wrap` is off (tables)."""
         for line in text.strip().splitlines():
-            if clip:
-                pieces = [line if len(line) <= WIDTH - 7 else line[:WIDTH - 10] + "..."]
-            elif wrap and line.strip():
-                pieces = textwrap.wrap(line, WIDTH - 7, subsequent_indent="    ")
-            else:
-                pieces = [line]
+            pieces = textwrap.wrap(line, WIDTH - 7, subsequent_indent="    ") if wrap and line.strip() else [line]
             for piece in pieces:
                 self.echo(f"     | {piece}".rstrip())

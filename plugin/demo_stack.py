@@ -109,6 +109,17 @@ class Stack:
         self.owns_folder = folder is None
         self.folder = Path(tempfile.mkdtemp(prefix="pilotgate-demo-")) if folder is None else folder
         self.sandbox = Sandbox.start(**(sandbox_options or {}))
+        try:
+            self._configure()
+        except BaseException:
+            self.sandbox.stop()
+            if self.owns_folder:
+                shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        self.service: Service | None = None
+        self.port = 0
+
+    def _configure(self) -> None:
         self.secrets = {"jira": secrets.token_hex(20), "github": secrets.token_hex(20)}
         self.config_file = self.folder / "pilotgate.yaml"
         self.config_file.write_text(yaml.safe_dump(demo_config(self.folder, self.sandbox.url, self.secrets["jira"],
@@ -116,14 +127,12 @@ class Stack:
                                     encoding="utf-8")
         self.config_file.chmod(0o600)  # it holds this run's webhook secrets
         self.config = load_config(self.config_file)
-        self.log_file = self.folder / "service.log"
-        self._log_stream = self.log_file.open("a", encoding="utf-8")
-        self._log_handler = configure_logging(self.config, stream=self._log_stream)
         self.ledger = Ledger(self.config.database, base_dir=self.config.base_dir)
         self.ledger.create_schema()
         self.connectors, self.templates = self._admin_side()
-        self.service: Service | None = None
-        self.port = 0
+        self.log_file = self.folder / "service.log"
+        self._log_stream = self.log_file.open("a", encoding="utf-8")
+        self._log_handler = configure_logging(self.config, stream=self._log_stream)
 
     def _admin_side(self) -> tuple[dict[Tracker, Connector], dict[Tracker, Template]]:
         from plugin.wiring import build_connectors, templates_by_tracker

@@ -24,6 +24,9 @@ def demo(keep: bool, step_timeout: float) -> None:
 
     began = time.monotonic()
     click.echo("Pilot Gate demo: AI pilots in a local sandbox that speaks the Jira and GitHub APIs.")
+    click.echo("Pilot Gate puts four gate tickets into every AI-pilot epic (success metric, integration "
+               "architecture,\nsecurity briefing, operations owner), makes them block the work, and says so "
+               "when work starts early.")
     # The trimmed GraphQL schema is what a fresh install has; it also builds in a blink.
     with Stack(sandbox_options={"schema": "trimmed"}) as stack:
         stack.start_service()
