@@ -52,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         result = economy.measure()
         figures += result.figures
         notes += result.notes
-        rss["worker"] = max(rss.get("worker", 0.0), result.worker_peak_rss_mb)
     if "memory" in parts:
         from benchmarks import memory
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from connectors.github_markers import issue_key, read_gate_marker
 from connectors.webhooks import Ignored, PayloadError
@@ -74,7 +75,8 @@ class IssueDependenciesEventSchema(_Loose):
 
 class ProjectItemSchema(_Loose):
     node_id = fields.String(allow_none=True, load_default=None)  # optional in GitHub's current schema
-    content_node_id = fields.String(required=True)
+    # The worker finds the issue by this id alone: an empty one would queue an event about nothing.
+    content_node_id = fields.String(required=True, validate=validate.Length(min=1, error="must not be empty"))
     content_type = fields.String(allow_none=True, load_default=None)
     updated_at = fields.String(allow_none=True, load_default=None)
 
@@ -144,6 +146,8 @@ def parse_github_webhook(
     if handled is None:
         return Ignored(f"{name} events are not used")
     schema, actions, handler = handled
+    if not isinstance(action, str):
+        raise PayloadError(f"{name}: action must be a string, not {type(action).__name__}")
     if action not in actions:
         return Ignored(f"{name}.{action} is not used")
     data = _load(schema, payload, f"{name}.{action}")
@@ -263,9 +267,16 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
+@functools.cache
+def _schema(schema: type[Schema]) -> Schema:
+    """One instance per schema, shared by every request: building one (and its nested schemas) cost more
+    than loading a payload with it. marshmallow schemas keep no per-load state, so sharing is safe."""
+    return schema()
+
+
 def _load(schema: type[Schema], payload: Mapping[str, Any], where: str) -> dict[str, Any]:
     try:
-        return schema().load(payload)
+        return _schema(schema).load(payload)
     except ValidationError as err:
         path, reason = _first_error(err.messages)
         raise PayloadError(f"{where}: {path}: {reason}") from None

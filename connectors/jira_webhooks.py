@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from connectors.jira_mapping import GATE_LABEL_PREFIX
+from connectors.base import PermanentError
+from connectors.jira_mapping import GATE_LABEL_PREFIX, checked_key
 from connectors.webhooks import Ignored, PayloadError, verify_hmac_sha256
 from plugin.model import Event, EventKind, Tracker
 
@@ -48,9 +49,20 @@ class IssueTypeSchema(_Lenient):
     hierarchyLevel = fields.Integer(allow_none=True)
 
 
+def _issue_key(value: str) -> None:
+    """The connector's own rule for keys (they go into JQL): a payload with another key is refused here."""
+    try:
+        checked_key(value)
+    except PermanentError as err:
+        raise ValidationError(str(err)) from None
+
+
+_positive_id = validate.Range(min=1, error="must be a positive issue id")
+
+
 class KeyedSchema(_Lenient):
     id = fields.String(allow_none=True)
-    key = fields.String(required=True)
+    key = fields.String(required=True, validate=_issue_key)
 
 
 class IssueFieldsSchema(_Lenient):
@@ -62,7 +74,7 @@ class IssueFieldsSchema(_Lenient):
 
 class IssueSchema(_Lenient):
     id = fields.String(required=True)
-    key = fields.String(required=True)
+    key = fields.String(required=True, validate=_issue_key)
     issue_fields = fields.Nested(IssueFieldsSchema, data_key="fields", load_default=dict)
 
 
@@ -85,9 +97,9 @@ class LinkTypeSchema(_Lenient):
 
 
 class IssueLinkSchema(_Lenient):
-    id = fields.Integer(required=True)
-    sourceIssueId = fields.Integer(required=True)
-    destinationIssueId = fields.Integer(required=True)
+    id = fields.Integer(required=True, validate=_positive_id)
+    sourceIssueId = fields.Integer(required=True, validate=_positive_id)
+    destinationIssueId = fields.Integer(required=True, validate=_positive_id)
     issueLinkType = fields.Nested(LinkTypeSchema, allow_none=True)
 
 
@@ -106,6 +118,12 @@ class LinkEventSchema(EnvelopeSchema):
     issueLink = fields.Nested(IssueLinkSchema, required=True)
 
 
+# Built once and shared by every request: building a schema (and its nested ones) cost more than
+# loading a payload with it. marshmallow schemas keep no per-load state, so sharing is safe.
+_ISSUE_EVENT = IssueEventSchema()
+_LINK_EVENT = LinkEventSchema()
+
+
 def verify_jira_signature(secret: str, body: bytes, header: str | None) -> bool:
     """`X-Hub-Signature: sha256=<hex>`, an HMAC-SHA256 of the raw body keyed by the webhook secret."""
     return verify_hmac_sha256(secret, body, header)
@@ -119,9 +137,9 @@ def parse_jira_webhook(
         raise PayloadError("the body must be a JSON object")
     name = payload.get("webhookEvent")
     if name in ISSUE_EVENTS:
-        data = _load(IssueEventSchema(), payload)
+        data = _load(_ISSUE_EVENT, payload)
     elif name in LINK_EVENTS:
-        data = _load(LinkEventSchema(), payload)
+        data = _load(_LINK_EVENT, payload)
     elif isinstance(name, str) and name:
         return Ignored(f"Jira event {name} is not one Pilot Gate acts on")
     else:

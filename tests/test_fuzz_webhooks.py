@@ -219,3 +219,45 @@ def test_bodies_of_any_size_are_answered_without_a_5xx(app, client, tracker, siz
 def test_github_delivery_whose_action_is_not_a_string_is_400_not_500(app, client):
     body = json.dumps({"action": [], "issue": {}, "sender": {"login": "alice"}}).encode()
     assert check(app, client, "github", body, signed_headers("github", body, "issues")) == 400
+
+
+def test_shared_parser_schemas_give_every_thread_the_same_events():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmarks.payloads import github_assigned
+    from connectors.github_webhooks import parse_github_webhook
+    from connectors.jira_webhooks import parse_jira_webhook
+
+    github = [github_assigned("example-org/ml-pilots", n)[1] for n in range(40)]
+
+    def parse(n: int) -> tuple:
+        jira = parse_jira_webhook({"X-Atlassian-Webhook-Identifier": f"j{n}"}, JIRA_EXAMPLES[0], bot_account="x")
+        hub = parse_github_webhook({"X-GitHub-Event": "issues", "X-GitHub-Delivery": f"g{n}"}, github[n],
+                                   in_progress=["In Progress"], bot_login="x", pilot_label="ai-pilot")
+        return jira.ticket_key, jira.kind, hub.ticket_key, hub.kind
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(parse, range(40)))
+    assert results == [parse(n) for n in range(40)]
+    assert {r[2] for r in results} == {f"example-org/ml-pilots#{n}" for n in range(40)}
+
+
+@pytest.mark.parametrize("payload", [
+    {"webhookEvent": "issuelink_created", "issueLink": {"id": 10300, "sourceIssueId": 10100, "destinationIssueId": -1}},
+    {"webhookEvent": "jira:issue_updated", "issue": {"id": "10100", "key": "not a key", "fields": {}}},
+    {"webhookEvent": "jira:issue_created", "issue": {"id": "10100", "key": "PILOT-7",
+                                                      "fields": {"parent": {"key": "PILOT-1) OR (1=1"}}}},
+])
+def test_jira_delivery_naming_no_real_issue_is_400_and_not_queued(app, client, payload):
+    body = json.dumps(payload).encode()
+    assert check(app, client, "jira", body, signed_headers("jira", body)) == 400
+
+
+def test_github_project_item_without_its_content_node_id_is_400_and_not_queued(app, client):
+    examples = [p for name, p in GITHUB_EXAMPLES if name == "projects_v2_item" and p.get("action") == "edited"]
+    if not examples:
+        pytest.skip("no projects_v2_item.edited payload available")
+    payload = json.loads(json.dumps(examples[0]))
+    payload["projects_v2_item"]["content_node_id"] = ""
+    body = json.dumps(payload).encode()
+    assert check(app, client, "github", body, signed_headers("github", body, "projects_v2_item")) == 400
