@@ -70,7 +70,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class Service:
-    """What `pilotgate serve` runs, in this process: the web app on a loopback port and the queue worker."""
+    """The web app and queue worker `pilotgate serve` runs, in this process (werkzeug serves it, not granian)."""
 
     def __init__(self, config: Config, port: int = 0) -> None:
         from plugin.web import create_app

@@ -99,8 +99,12 @@ class Queue:
 
 
 class _Consumer(Consumer):
+    # Only `Runner.run()`, a process's main loop, takes over SIGINT/SIGTERM/SIGHUP. An embedded
+    # `Runner.start()` (the demo, tests) leaves them to its host, whose Ctrl-C must still work.
+    owns_signals = False
+
     def _set_signal_handlers(self) -> None:
-        if threading.current_thread() is threading.main_thread():
+        if self.owns_signals and threading.current_thread() is threading.main_thread():
             super()._set_signal_handlers()
 
 
@@ -132,6 +136,7 @@ class Runner:
         self.queue.recover()
         self.dispatcher.start()
         self.consumer._signal_actions[signal.SIGTERM] = (False, True)  # TERM, like INT: finish, then stop
+        self.consumer.owns_signals = True
         try:
             self.consumer.run()
         finally:

@@ -72,9 +72,23 @@ def test_demo_keep_leaves_the_dashboard_up_until_interrupted(tmp_path):
         assert demo.wait(timeout=30) == 0
         assert "Stopping." in demo.stdout.read()
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+        _stop(demo)
+
+
+def test_demo_stopped_by_sigterm_takes_its_scratch_folder_with_it(tmp_path):
+    demo = subprocess.Popen(PILOTGATE + ["demo"], cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = _read_until(demo, "storage in")[-1]
+        storage = Path(re.search(r"storage in (\S+)\)", line).group(1))
+        assert storage.is_dir()
+
+        demo.send_signal(signal.SIGTERM)
+
+        assert demo.wait(timeout=60) == 128 + signal.SIGTERM
+        assert not storage.exists()
+    finally:
+        _stop(demo)
 
 
 def test_demo_step_that_never_happens_fails_with_the_step_and_the_service_log(tmp_path):
@@ -112,3 +126,13 @@ def _read_until(process: subprocess.Popen, marker: str, timeout: float = 90) -> 
         if marker in line:
             return lines
     raise AssertionError(f"no {marker!r} within {timeout} s:\n" + "".join(lines))
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()  # the demo cleans up on SIGTERM
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

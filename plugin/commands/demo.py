@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 
@@ -23,6 +24,8 @@ def demo(keep: bool, step_timeout: float) -> None:
     from plugin.demo_scenes import Story
 
     began = time.monotonic()
+    # Stopped by a signal, the demo still takes its servers down and deletes its scratch folder.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     click.echo("Pilot Gate demo: AI pilots in a local sandbox that speaks the Jira and GitHub APIs.")
     click.echo("Pilot Gate puts four gate tickets into every AI-pilot epic (success metric, integration "
                "architecture,\nsecurity briefing, operations owner), makes them block the work, and says so "
