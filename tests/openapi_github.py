@@ -14,7 +14,7 @@ from graphql import GraphQLSchema, build_schema, extend_schema, parse, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from tests.upstream import upstream, upstream_json
+from tests.upstream import upstream, upstream_dir, upstream_json
 
 OPENAPI = "github-openapi/api.github.com.json"
 _BASE = "urn:github-openapi"
@@ -128,17 +128,21 @@ def example(name: str, **overrides: Any) -> dict:
 
 
 def check_calls(calls: Iterable[Any]) -> list[tuple[str, str, Any]]:
-    """Validates every request `responses` saw; returns (method, path-with-query or operation, body) per call."""
+    """Returns (method, path-with-query or operation, body) per request `responses` saw, and validates each
+    against GitHub's descriptions where shared/upstream is present (elsewhere the assertions still run)."""
     seen = []
+    validating = upstream_dir() is not None
     for call in calls:
         request = call.request
         body = json.loads(request.body) if request.body else None
         parts = urlsplit(request.url)
         if parts.path.endswith("/graphql"):
-            assert_valid_graphql(body["query"])
+            if validating:
+                assert_valid_graphql(body["query"])
             seen.append(("POST", "/graphql", body["variables"]))
             continue
-        assert_valid_rest(request.method, request.url, body)
+        if validating:
+            assert_valid_rest(request.method, request.url, body)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         seen.append((request.method, target, body))
     return seen
