@@ -200,6 +200,8 @@ class JiraConnector:
 
     def _bot_comment(self, ticket_key: str, comments: Sequence[Mapping[str, Any]]) -> str | None:
         """Text of the bot's comment among those the search returned: the ledger's id, else the bot's own."""
+        if not comments:
+            return None  # most tickets of a sweep: no ledger query (it was over half of a sweep's own time)
         remembered = self.memory.comment_id(Tracker.JIRA, ticket_key)
         bot = self.config.bot_account
         for comment in comments:
