@@ -7,9 +7,12 @@ import sys
 import threading
 import time
 
+from typing import TYPE_CHECKING
+
 import click
 
-from plugin.demo_stack import DemoFailure, Stack
+if TYPE_CHECKING:
+    from plugin.demo_stack import Stack
 
 LOG_TAIL = 20  # lines of the service log shown when a step fails
 
@@ -21,7 +24,9 @@ LOG_TAIL = 20  # lines of the service log shown when a step fails
               help="Seconds each step may take before the demo stops with an error.")
 def demo(keep: bool, step_timeout: float) -> None:
     """The whole loop against a local sandbox tracker: no Jira or GitHub account needed."""
+    # Imported here: the sandbox is loaded by this command only, never by `serve` or `sync`.
     from plugin.demo_scenes import Story
+    from plugin.demo_stack import DemoFailure, Stack
 
     began = time.monotonic()
     # Stopped by a signal, the demo still takes its servers down and deletes its scratch folder.
