@@ -11,10 +11,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jsonschema
 from graphql import GraphQLSchema, build_schema, extend_schema, parse, validate
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
 
-from tests.upstream import upstream, upstream_dir, upstream_json
+from tests.openapi_common import Description
+from tests.upstream import upstream, upstream_dir
 
 OPENAPI = "github-openapi/api.github.com.json"
 _BASE = "urn:github-openapi"
@@ -34,44 +33,15 @@ def assert_valid_graphql(document: str) -> None:
     assert not errors, "GraphQL document invalid against GitHub's schema:\n" + "\n".join(map(str, errors))
 
 
+GITHUB = Description(OPENAPI, _BASE)
+
+
 def openapi() -> dict:
-    return upstream_json(OPENAPI)
-
-
-@functools.lru_cache(maxsize=None)
-def _registry() -> Registry:
-    return Registry().with_resource(_BASE, Resource.from_contents(openapi(), default_specification=DRAFT7))
-
-
-@functools.lru_cache(maxsize=None)
-def _templates() -> list[tuple[re.Pattern, str]]:
-    """Path templates as regexes, literal paths first so `/issues/comments/{id}` beats `/issues/{number}`."""
-    found = []
-    for template in openapi()["paths"]:
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
-        found.append((re.compile(f"^{pattern}$"), template))
-    return sorted(found, key=lambda item: item[1].count("{"))
-
-
-def _nullable(check):
-    """OpenAPI 3.0's `nullable: true` admits null whatever the other keywords say; JSON Schema has no such word."""
-
-    def checked(validator, value, instance, schema):
-        if instance is None and schema.get("nullable"):
-            return
-        yield from check(validator, value, instance, schema)
-
-    return checked
-
-
-OpenAPI30Validator = jsonschema.validators.extend(
-    jsonschema.Draft7Validator,
-    {k: _nullable(jsonschema.Draft7Validator.VALIDATORS[k]) for k in ("type", "enum", "oneOf", "anyOf", "allOf")},
-)
+    return GITHUB.doc
 
 
 def _schema_validator(pointer: str) -> jsonschema.Validator:
-    return OpenAPI30Validator({"$ref": f"{_BASE}#{pointer}"}, registry=_registry())
+    return GITHUB.validator(f"#{pointer}")
 
 
 def _escape(segment: str) -> str:
@@ -80,7 +50,7 @@ def _escape(segment: str) -> str:
 
 def operation(method: str, path: str) -> tuple[str, dict]:
     """The path template and OpenAPI operation a REST call matches; fails naming what is unknown."""
-    for pattern, template in _templates():
+    for pattern, template in GITHUB.templates:
         if pattern.match(path):
             item = openapi()["paths"][template]
             assert method.lower() in item, f"{method} {path}: {template} has no {method} in GitHub's OpenAPI"

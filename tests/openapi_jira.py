@@ -7,16 +7,10 @@ strings. The v3 schemas leave those two untyped, so they are checked here explic
 
 from __future__ import annotations
 
-import functools
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
-
-from tests.upstream import upstream_json
+from tests.openapi_common import Description
 
 OPENAPI = "jira/swagger-v3.v3.json"
 _BASE = "urn:jira-openapi"
@@ -24,23 +18,11 @@ V2 = "/rest/api/2/"
 V3 = "/rest/api/3/"
 
 
+JIRA = Description(OPENAPI, _BASE)
+
+
 def openapi() -> dict:
-    return upstream_json(OPENAPI)
-
-
-@functools.lru_cache(maxsize=None)
-def _registry() -> Registry:
-    return Registry().with_resource(_BASE, Resource.from_contents(openapi(), default_specification=DRAFT7))
-
-
-@functools.lru_cache(maxsize=None)
-def _templates() -> list[tuple[re.Pattern, str]]:
-    """Path templates as regexes, literal ones first so `/issue/bulk` beats `/issue/{issueIdOrKey}`."""
-    found = []
-    for template in openapi()["paths"]:
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
-        found.append((re.compile(f"^{pattern}$"), template))
-    return sorted(found, key=lambda item: item[1].count("{"))
+    return JIRA.doc
 
 
 def operation(method: str, url: str) -> tuple[str, dict]:
@@ -48,19 +30,14 @@ def operation(method: str, url: str) -> tuple[str, dict]:
     path = urlsplit(url).path
     assert V2 in path, f"{url} is not a REST v2 call"
     v3 = V3 + path.split(V2, 1)[1]
-    for pattern, template in _templates():
+    for pattern, template in JIRA.templates:
         if pattern.match(v3) and method.lower() in openapi()["paths"][template]:
             return template, openapi()["paths"][template][method.lower()]
     raise AssertionError(f"{method} {path}: no such operation in Jira's OpenAPI description")
 
 
-def schema_of(ref: str) -> dict:
-    return {"$ref": f"{_BASE}{ref}"} if ref.startswith("#") else {"$ref": ref}
-
-
-def _validate(schema: dict, instance: Any, what: str) -> None:
-    validator = jsonschema.Draft7Validator(schema, registry=_registry())
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+def _validate(ref: str, instance: Any, what: str) -> None:
+    errors = JIRA.errors(ref, instance)
     assert not errors, f"{what} does not match Jira's OpenAPI:\n" + "\n".join(
         f"  at {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:5]
     )
@@ -73,7 +50,7 @@ def assert_valid_request(method: str, url: str, body: Any) -> str:
     if not schema or "$ref" not in schema:
         return ""  # e.g. property values: any JSON
     name = schema["$ref"].rsplit("/", 1)[1]
-    _validate(schema_of(schema["$ref"]), body, f"{method} {template} body")
+    _validate(schema["$ref"], body, f"{method} {template} body")
     _assert_wiki_text(name, body)
     return name
 
@@ -84,7 +61,7 @@ def assert_valid_response(method: str, url: str, status: int, body: Any) -> None
     answer = (op.get("responses") or {}).get(str(status)) or {}
     schema = ((answer.get("content") or {}).get("application/json") or {}).get("schema")
     if schema and "$ref" in schema:
-        _validate(schema_of(schema["$ref"]), body, f"{status} answer of {method} {template}")
+        _validate(schema["$ref"], body, f"{status} answer of {method} {template}")
 
 
 def _assert_wiki_text(name: str, body: Any) -> None:
