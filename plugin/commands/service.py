@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -58,7 +59,8 @@ def serve(config_file: str | None, host: str, port: int, server: str) -> None:
     metrics_dir = tempfile.mkdtemp(prefix="pilotgate-metrics-")
     env = {**os.environ, "PILOTGATE_CONFIG": str(config_path(config_file).resolve()),
            "PROMETHEUS_MULTIPROC_DIR": metrics_dir}  # server workers share their counters through it
-    web = subprocess.Popen(server_command(server, host, port, config.workers), env=env)
+    # Its own process group, so stopping it also stops its worker processes, even if its master hangs.
+    web = subprocess.Popen(server_command(server, host, port, config.workers), env=env, start_new_session=True)
     stopping = threading.Event()
     threading.Thread(target=_stop_when_gone, args=(web, stopping), daemon=True).start()
     click.echo(f"pilotgate: {server} on http://{host}:{port}, worker with {config.workers * 2} threads", err=True)
@@ -66,12 +68,20 @@ def serve(config_file: str | None, host: str, port: int, server: str) -> None:
         runtime.runner().run()
     finally:
         stopping.set()
-        web.terminate()
-        try:
-            web.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            web.kill()
+        _stop_group(web)
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _stop_group(web: subprocess.Popen, grace: float = 15.0) -> None:
+    """SIGTERM to the server's whole process group, then SIGKILL to whatever is left after `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(web.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        web.wait(timeout=grace)
+    # Workers that outlived their master (or a master that hung) would keep serving the port.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(web.pid, signal.SIGKILL)
+    web.wait()
 
 
 def _stop_when_gone(web: subprocess.Popen, stopping: threading.Event) -> None:
