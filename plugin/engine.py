@@ -130,6 +130,8 @@ def plan(template: Template, epic: Epic, now: datetime) -> list[Action]:
     Comments wait until every gate ticket exists, because a comment links the real gate tickets;
     the reconciler plans again right after creating gates.
     """
+    if not template.applies(epic.ticket):
+        return []
     states = gate_states(template, epic, now)
     actions: list[Action] = []
     absent = [s for s in states if s.state == ABSENT]
@@ -148,7 +150,7 @@ def plan(template: Template, epic: Epic, now: datetime) -> list[Action]:
 def on_work_started(template: Template, epic: Epic, ticket_key: str, now: datetime) -> list[Action]:
     """Nothing when every gate blocking the ticket is done; else one comment naming each open gate."""
     ticket = epic.child(ticket_key)
-    if ticket is None or ticket.is_gate:
+    if ticket is None or ticket.is_gate or not template.applies(epic.ticket):
         return []
     states = gate_states(template, epic, now)
     if any(s.state == ABSENT for s in states):
@@ -160,7 +162,7 @@ def check_status(template: Template, epic: Epic, ticket_key: str, sha: str, now:
                  pull_request: str = "") -> list[Action]:
     """A commit status for a pull request that closes a gated ticket: failing while its gates are open."""
     ticket = epic.child(ticket_key)
-    if ticket is None or ticket.is_gate or not sha:
+    if ticket is None or ticket.is_gate or not sha or not template.applies(epic.ticket):
         return []
     open_gates = _open_gates_for(template, gate_states(template, epic, now), ticket)
     if not open_gates:

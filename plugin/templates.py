@@ -95,6 +95,17 @@ class Template:
     def gate(self, key: str) -> GateDef:
         return next(g for g in self.gates if g.key == key)
 
+    def applies(self, epic: Ticket) -> bool:
+        """Whether this template gates an epic: criteria left out match anything, and an issue type
+        the tracker does not report (GitHub without issue types) excludes nothing."""
+        rule = self.applies_to
+        if rule.labels and not rule.labels & epic.labels:
+            return False
+        if rule.issue_types and epic.issue_type and \
+                epic.issue_type.lower() not in {t.lower() for t in rule.issue_types}:
+            return False
+        return not rule.title_pattern or re.search(rule.title_pattern, epic.title, re.IGNORECASE) is not None
+
 
 DEFAULT_COMMENTS = {
     "work_started_early": (

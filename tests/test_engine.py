@@ -236,3 +236,17 @@ def test_gate_due_date_on_the_ticket_wins_over_the_template(fake, template):
     fake.set(key, due=date(2027, 1, 1))
     states = {s.key: s for s in assess(template, fake.snapshot(epic.key), LATE).gates}
     assert states["security-briefing"].state == "open" and states["success-metric"].state == "overdue"
+
+
+def test_epic_outside_the_templates_scope_is_left_alone(fake, template):
+    epic = fake.add_epic(labels=frozenset({"ai-pilot"}), issue_type="Story")
+    work = fake.add_work(epic, "Build", category=StatusCategory.IN_PROGRESS)
+    assert plan(template, fake.snapshot(epic.key), NOW) == []
+    assert on_work_started(template, fake.snapshot(epic.key), work.key, NOW) == []
+
+
+def test_epic_whose_tracker_reports_no_issue_type_is_in_scope_by_its_label(fake, template):
+    epic = fake.add_epic(issue_type=None)
+    unlabelled = fake.add_epic(issue_type=None, labels=frozenset())
+    assert plan(template, fake.snapshot(epic.key), NOW)
+    assert plan(template, fake.snapshot(unlabelled.key), NOW) == []
