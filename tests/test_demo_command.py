@@ -64,9 +64,9 @@ def test_demo_keep_leaves_the_dashboard_up_until_interrupted(tmp_path):
         _read_until(demo, "Everything keeps running")
         urls = [demo.stdout.readline() for _ in range(6)]
         dashboard = next(m.group(1) for m in map(re.compile(r"^\s+dashboard\s+(http\S+)").search, urls) if m)
-        with urllib.request.urlopen(dashboard, timeout=10) as page:
+        with urllib.request.urlopen(dashboard, timeout=60) as page:
             assert page.status == 200 and "PILOT-1" in page.read().decode()
-        with urllib.request.urlopen(dashboard + "api/pilots", timeout=10) as answer:
+        with urllib.request.urlopen(dashboard + "api/pilots", timeout=60) as answer:
             assert len(json.loads(answer.read())["pilots"]) == 2
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0
