@@ -125,7 +125,7 @@ def group_pids(leader: int) -> list[int]:
             continue
         with contextlib.suppress(OSError, IndexError):
             stat = (entry / "stat").read_text()
-            session = int(stat.rsplit(")", 1)[1].split()[4])
+            session = int(stat.rsplit(")", 1)[1].split()[3])  # after the name: state ppid pgrp session
             if session == leader:
                 pids.append(int(entry.name))
     return pids

@@ -85,8 +85,10 @@ def run_service(server: str, scenarios: dict[str, Path], seconds: float) -> Serv
         with running(command, port, env=deployed.env, log=deployed.folder / "server.log") as process:
             header = delivery_header(scenario)
             warm_up(port, pool, header)
+            before = _queue_depth(port)
             run.results[scenario] = load(f"http://127.0.0.1:{port}", pool, header, seconds)
-            run.queue_depth[scenario] = _queue_depth(port)
+            after = _queue_depth(port)
+            run.queue_depth[scenario] = after - before if after is not None and before is not None else None
             run.duplicates_answered[scenario] = _replay_status(port, pool, header)
             run.peak_rss_mb = max([run.peak_rss_mb] + [peak_rss_mb(pid) for pid in group_pids(process.pid)])
     return run
@@ -150,7 +152,7 @@ def measure(seconds: float = 10.0, servers: tuple[str, ...] = SERVERS) -> Ingest
             tracker, kind = scenario.split("-")
             figures += _service_figures(server, scenario, result, probot, bare[tracker])
             notes.append(f"{server} {scenario}: statuses {result.statuses}, socket errors {result.socket_errors}, "
-                         f"queue depth after {service.queue_depth[scenario]}, "
+                         f"events queued during the load {service.queue_depth[scenario]}, "
                          f"same delivery twice answered {service.duplicates_answered[scenario]}")
             if kind == "relevant":
                 relevant_rps.setdefault(server, []).append(result.rps)

@@ -107,7 +107,7 @@ def measure() -> LatencyReport:
             report.notes.append(f"webhook to comment, {tracker}: median {statistics.median(seconds):.3f} s, "
                                 f"max {max(seconds):.3f} s over {len(seconds)} trials")
         report.worker_peak_rss_mb = peak_rss_mb(service.pid)
-        report.web_peak_rss_mb = max(peak_rss_mb(pid) for pid in group_pids(service.pid) if pid != service.pid)
+        report.web_peak_rss_mb = max([peak_rss_mb(pid) for pid in group_pids(service.pid) if pid != service.pid] or [0.0])
     return report
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -31,27 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     rss: dict[str, float] = {}
     started = time.monotonic()
-    if "ingest" in parts:
-        from benchmarks import ingest
-
-        report = ingest.measure(args.seconds, tuple(args.servers.split(",")))
-        figures += report.figures
-        notes += report.notes + [f"faster server for relevant events: {report.faster_server}"]
-        rss["web"] = report.web_peak_rss_mb
-    if "latency" in parts:
-        from benchmarks import latency
-
-        result = latency.measure()
+    failures: list[str] = []
+    for part in parts:
+        if part == "memory":
+            continue
+        try:
+            result = _measure(part, args)
+        except Exception as err:  # one broken part must not cost the figures of the others
+            failures.append(f"{part} failed: {type(err).__name__}: {err}")
+            continue
         figures += result.figures
         notes += result.notes
-        rss["worker"] = max(rss.get("worker", 0.0), result.worker_peak_rss_mb)
-        rss["web"] = max(rss.get("web", 0.0), result.web_peak_rss_mb)
-    if "economy" in parts:
-        from benchmarks import economy
-
-        result = economy.measure()
-        figures += result.figures
-        notes += result.notes
+        for kind, peak in result.peaks.items():
+            rss[kind] = max(rss.get(kind, 0.0), peak)
     if "memory" in parts:
         from benchmarks import memory
 
@@ -60,8 +53,36 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for note in notes:
         print(f"- {note}")
+    for failure in failures:
+        print(f"- {failure}")
     print(f"- total time {time.monotonic() - started:.0f} s")
-    return 1 if any(f.passed is False for f in figures) else 0
+    return 1 if failures or any(f.passed is False for f in figures) else 0
+
+
+@dataclass
+class PartResult:
+    figures: list[Figure]
+    notes: list[str]
+    peaks: dict[str, float]
+
+
+def _measure(part: str, args: argparse.Namespace) -> PartResult:
+    if part == "ingest":
+        from benchmarks import ingest
+
+        report = ingest.measure(args.seconds, tuple(args.servers.split(",")))
+        return PartResult(report.figures, report.notes + [f"faster server for relevant events: {report.faster_server}"],
+                          {"web": report.web_peak_rss_mb})
+    if part == "latency":
+        from benchmarks import latency
+
+        report = latency.measure()
+        return PartResult(report.figures, report.notes,
+                          {"web": report.web_peak_rss_mb, "worker": report.worker_peak_rss_mb})
+    from benchmarks import economy
+
+    report = economy.measure()
+    return PartResult(report.figures, report.notes, {})
 
 
 if __name__ == "__main__":

@@ -209,6 +209,8 @@ def _on_project_item(d: _Delivery, data: Mapping[str, Any]) -> Event | Ignored:
             raise PayloadError("projects_v2_item.edited: projects_v2_item.node_id is needed to read the Status")
         detail["needs_status_lookup"] = item["node_id"]
         return d.event(EventKind.WORK_STARTED, data, "", stamp=item["updated_at"], detail=detail)
+    if not isinstance(change["field_name"], str):
+        raise PayloadError("projects_v2_item.edited: changes.field_value.field_name must be a string")
     if change["field_name"].lower() != "status":
         return Ignored(f"projects_v2_item.edited: field {change['field_name']} changed, not Status")
     status = _option_name(change["to"])
@@ -309,7 +311,7 @@ def _issue_key(issue: Mapping[str, Any]) -> str:
 
 def _option_name(value: Any) -> str | None:
     if isinstance(value, Mapping):
-        return value.get("name")
+        value = value.get("name")
     return value if isinstance(value, str) else None
 
 
