@@ -147,6 +147,21 @@ def plan(template: Template, epic: Epic, now: datetime) -> list[Action]:
     return actions
 
 
+def needs_second_pass(template: Template, epic: Epic, now: datetime, started: tuple[str, ...] = ()) -> bool:
+    """Whether planning again once the absent gates exist can add anything to this snapshot's plan.
+
+    Only comments wait for the gates: one on work already started (or named in `started`, the
+    event's ticket the snapshot may not show as started yet), or an overdue notice on a gate
+    created after its due date. Otherwise the re-snapshot after creating gates is wasted calls.
+    """
+    if not template.applies(epic.ticket):
+        return False
+    if any(_has_started(epic, t) or t.key in started for t in epic.work()):
+        return True
+    return any(s.state == ABSENT and s.due is not None and now.date() > s.due
+               for s in gate_states(template, epic, now))
+
+
 def on_work_started(template: Template, epic: Epic, ticket_key: str, now: datetime) -> list[Action]:
     """Nothing when every gate blocking the ticket is done; else one comment naming each open gate."""
     ticket = epic.child(ticket_key)

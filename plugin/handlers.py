@@ -73,6 +73,18 @@ def created_gates(outcomes: Sequence[Outcome]) -> bool:
     return any(isinstance(o.action, CreateGates) and o.created_keys for o in outcomes)
 
 
+def plan_again(event: Event | None, template: Template, epic: Epic, now: datetime,
+               outcomes: Sequence[Outcome]) -> bool:
+    """After applying a plan to `epic`: whether a fresh snapshot and plan can add anything (comments
+    that waited for the gates just created); otherwise the second snapshot is not worth its calls."""
+    if not created_gates(outcomes):
+        return False
+    started = ()
+    if event is not None and event.kind is EventKind.WORK_STARTED and event.ticket_key != epic.key:
+        started = (event.ticket_key,)
+    return engine.needs_second_pass(template, epic, now, started)
+
+
 def ticket_of(action: Action) -> str:
     if isinstance(action, CreateGates):
         return action.epic_key

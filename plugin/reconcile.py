@@ -109,7 +109,7 @@ def _apply(connector: Connector, template, epic, now: datetime) -> tuple[list[Ac
         planned += actions
         applied = connector.apply(epic, actions)
         outcomes += applied
-        if not handlers.created_gates(applied):
+        if not handlers.plan_again(None, template, epic, now, applied):
             break
     return planned, outcomes
 

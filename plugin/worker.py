@@ -129,10 +129,11 @@ class Worker:
                 outcomes = []
                 for _ in range(MAX_PASSES):
                     epic = connector.snapshot(epic_key)
-                    actions = handlers.actions_for(event, self.templates[record.tracker], epic, self.now())
+                    template, now = self.templates[record.tracker], self.now()
+                    actions = handlers.actions_for(event, template, epic, now)
                     applied = connector.apply(epic, actions) if actions else []
                     outcomes += applied
-                    if not handlers.created_gates(applied):
+                    if not handlers.plan_again(event, template, epic, now, applied):
                         break
             except Exception as err:  # recorded on the event, never lost: see _failed
                 self._failed(record, err)

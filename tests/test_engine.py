@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from plugin.engine import assess, check_status, missing_content, on_work_started, plan
+from plugin.engine import assess, check_status, missing_content, needs_second_pass, on_work_started, plan
 from plugin.model import AddBlocksLink, AddLabel, CreateGates, SetCheck, StatusCategory, UpsertComment
 from plugin.templates import default_templates_dir, load_templates, parse_template
 from tests.fakes import T0, FakeConnector
@@ -250,3 +250,31 @@ def test_epic_whose_tracker_reports_no_issue_type_is_in_scope_by_its_label(fake,
     unlabelled = fake.add_epic(issue_type=None, labels=frozenset())
     assert plan(template, fake.snapshot(epic.key), NOW)
     assert plan(template, fake.snapshot(unlabelled.key), NOW) == []
+
+
+def test_no_second_pass_after_creating_gates_when_no_work_has_started(fake, template):
+    epic = fake.add_epic()
+    fake.add_work(epic, "Build")
+    assert not needs_second_pass(template, fake.snapshot(epic.key), NOW)
+    provision(fake, template, epic.key)
+    assert plan(template, fake.snapshot(epic.key), NOW) == []
+
+
+def test_second_pass_when_work_started_before_its_gates_existed(fake, template):
+    epic = fake.add_epic()
+    work = fake.add_work(epic, "Build")
+    fake.set(work.key, category=StatusCategory.IN_PROGRESS, status="In Progress")
+    assert needs_second_pass(template, fake.snapshot(epic.key), NOW)
+    assert provision(fake, template, epic.key) == 2  # gates, then the comment naming them
+
+
+def test_second_pass_for_the_events_ticket_the_snapshot_does_not_show_started(fake, template):
+    epic = fake.add_epic()
+    work = fake.add_work(epic, "Build")
+    assert needs_second_pass(template, fake.snapshot(epic.key), NOW, started=(work.key,))
+
+
+def test_second_pass_when_a_gate_is_created_past_its_due_date(fake, template):
+    epic = fake.add_epic()
+    assert needs_second_pass(template, fake.snapshot(epic.key), LATE)
+    assert not needs_second_pass(template, fake.snapshot(epic.key), NOW)
