@@ -25,6 +25,9 @@ from plugin.model import (
 PAGE_SIZE = 100  # search/jql returns at most 100 issues a page when fields are requested
 RECONCILE_LIMIT = 50  # reconcileIssues accepts at most 50 ids
 EPICS_PER_SEARCH = 50  # keys in one `parent in (...)` clause
+# How long an epic `epic_of` read stands in for the snapshot's GET: the event's snapshot follows at
+# once unless the epic's lock is busy; a write to the epic drops it (see apply).
+READ_EPIC_TTL = 2.0
 _ORDER_BY = re.compile(r"\border\s+by\b.*$", re.IGNORECASE | re.DOTALL)
 _APPLY_ORDER = {CreateGates: 0, AddBlocksLink: 1, AddLabel: 2, UpsertComment: 3, SetCheck: 4}
 
@@ -51,6 +54,7 @@ class JiraConnector:
         self._projects: dict[str, str] = {}
         self._recorded: dict[str, dict[str, dict[str, str]]] = {}
         self._seen_comments: dict[str, Comments] = {}
+        self._read_epics: dict[str, tuple[float, Mapping[str, Any]]] = {}  # by epic_of, for the next snapshot
 
     # reading
 
@@ -72,9 +76,14 @@ class JiraConnector:
                     yield self._epic(raw, children[raw["key"]])
 
     def snapshot(self, epic_key: str) -> Epic:
-        """Two calls: GET the epic (strongly consistent, with its gate record), then search its children."""
+        """Two calls: GET the epic (strongly consistent, with its gate record), then search its children.
+
+        One call right after `epic_of` found this epic: its reconciled search already read the epic.
+        """
         key = checked_key(epic_key)
-        raw = self.http.get(f"issue/{key}", {"fields": ",".join(EPIC_FIELDS), "properties": EPIC_PROPERTY})
+        raw = self._just_read(key)
+        if raw is None:
+            raw = self.http.get(f"issue/{key}", {"fields": ",".join(EPIC_FIELDS), "properties": EPIC_PROPERTY})
         self._remember(raw)
         return self._epic(raw, self._children([raw["key"]])[raw["key"]])
 
@@ -82,19 +91,35 @@ class JiraConnector:
         """The ticket itself if it is a pilot epic, else its parent if that is one; None otherwise.
 
         Accepts an issue id too (issuelink webhooks carry ids only). Two calls: the ticket, one search.
+        The search reads the epic as `snapshot` would, reconciled by id (read-after-write like a GET),
+        so the snapshot that follows needs only its children.
         """
         try:
             raw = self.http.get(f"issue/{checked_ref(ticket_key)}", {"fields": "parent"})
         except NotFound:
             return None
-        candidates = [raw["key"]]
-        parent = ((raw.get("fields") or {}).get("parent") or {}).get("key")
-        if parent:
-            candidates.append(checked_key(parent))
+        parent = (raw.get("fields") or {}).get("parent") or {}
+        refs = [(raw["key"], raw.get("id"))] + ([(checked_key(parent["key"]), parent.get("id"))] if parent.get("key") else [])
+        candidates = [key for key, _ in refs]
+        ids = [int(ref) for _, ref in refs if str(ref).isdigit()]
         pilots, _ = _split_order(self.config.pilots)
         jql = f"({pilots}) AND key in ({', '.join(candidates)})"
-        hits = {issue["key"] for issue in self._search(jql, ["id"], [])}
-        return next((key for key in candidates if key in hits), None)
+        hits = {issue["key"]: issue for issue in self._search(jql, EPIC_FIELDS, [EPIC_PROPERTY], ids)}
+        found = next((key for key in candidates if key in hits), None)
+        if found is not None:
+            self._keep_read(found, hits[found])
+        return found
+
+    def _keep_read(self, key: str, raw: Mapping[str, Any]) -> None:
+        now = time.monotonic()
+        for old in [k for k, (at, _) in self._read_epics.items() if now - at > READ_EPIC_TTL]:
+            self._read_epics.pop(old, None)
+        self._read_epics[key] = (now, raw)
+
+    def _just_read(self, key: str) -> Mapping[str, Any] | None:
+        """The epic `epic_of` read a moment ago, once; older than READ_EPIC_TTL it is read again."""
+        at, raw = self._read_epics.pop(key, (0.0, None))
+        return raw if time.monotonic() - at <= READ_EPIC_TTL else None
 
     def _search(
         self, jql: str, fields: Sequence[str], properties: Sequence[str], reconcile: Iterable[int] = ()
@@ -213,6 +238,7 @@ class JiraConnector:
 
     def apply(self, epic: Epic, actions: Sequence[Action]) -> list[Outcome]:
         """Gates first (links to them ride in the create), then links, labels, comments; outcomes in input order."""
+        self._read_epics.pop(epic.key, None)
         outcomes: dict[int, Outcome] = {}
         for index, action in sorted(enumerate(actions), key=lambda item: _APPLY_ORDER[type(item[1])]):
             outcomes[index] = self._apply_one(epic, action)

@@ -159,14 +159,31 @@ def test_gate_found_by_label_when_its_property_was_removed():
 def test_epic_of_a_child_is_its_pilot_parent():
     jira, _, _ = connector()
     add("GET", "issue/PG-2", issue("PG-2", "10002", parent="PG-1"))
-    add("POST", "search/jql", page([{"id": "10001", "key": "PG-1"}]))
+    add("POST", "search/jql", page([epic("PG-1", "10001")]))
 
     assert jira.epic_of("PG-2") == "PG-1"
+    parent_id = int(issue("PG-2", "10002", parent="PG-1")["fields"]["parent"]["id"])
     assert sent() == [
         ("GET", "issue/PG-2", {"fields": "parent"}),
-        ("POST", "search/jql", {"jql": f"({PILOTS}) AND key in (PG-2, PG-1)", "fields": ["id"],
-                                "maxResults": 100}),
+        ("POST", "search/jql", {**PILOT_SEARCH, "jql": f"({PILOTS}) AND key in (PG-2, PG-1)",
+                                "reconcileIssues": sorted([10002, parent_id])}),
     ]
+
+
+@responses.activate
+def test_snapshot_right_after_epic_of_reads_only_the_children():
+    jira, _, _ = connector()
+    add("GET", "issue/PG-2", issue("PG-2", "10002", parent="PG-1"))
+    add("POST", "search/jql", page([epic("PG-1", "10001")]))
+    add("POST", "search/jql", page([issue("PG-2", "10002", parent="PG-1")]))
+    add("GET", "issue/PG-1", epic())
+    add("POST", "search/jql", page([issue("PG-2", "10002", parent="PG-1")]))
+
+    assert jira.epic_of("PG-2") == "PG-1"
+    assert [c.key for c in jira.snapshot("PG-1").children] == ["PG-2"]
+    assert sent()[2:] == [("POST", "search/jql", children_search(["PG-1"]))]
+    jira.snapshot("PG-1")  # the epic read by epic_of stands in once only
+    assert [path for _, path, _ in sent()[3:]] == ["issue/PG-1", "search/jql"]
 
 
 @responses.activate
