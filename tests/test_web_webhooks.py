@@ -78,6 +78,19 @@ def test_unreadable_json_is_400(deliveries):
     assert answer.get_json() == {"error": "body is not JSON"}
 
 
+def test_github_event_kind_no_handler_reads_is_ignored_without_reading_the_body(app, deliveries):
+    answer = deliveries.github("issue_comment", b"{not json")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "ignored", "reason": "issue_comment events are not used"}
+    assert queued(app) == 0
+
+
+def test_github_event_kind_a_handler_reads_still_needs_json(deliveries):
+    answer = deliveries.github("issues", b"{not json")
+    assert answer.status_code == 400
+    assert answer.get_json() == {"error": "body is not JSON"}
+
+
 def test_body_that_is_not_utf8_is_400(deliveries):
     assert deliveries.jira(b"\xff\xfe\x00garbage").status_code == 400
 

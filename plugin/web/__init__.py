@@ -35,6 +35,8 @@ class WebhookSource:
     signature_header: str
     event_name: Callable[[Mapping[str, str], Any], str]  # for metrics: what kind of delivery it was
     parse: Callable[[Mapping[str, str], Any], Any]  # -> Event | Ignored, or raises PayloadError
+    # Ignored from the headers alone (before the body is decoded), or None to parse it.
+    unused: Callable[[Mapping[str, str]], Any] = lambda headers: None
 
 
 @dataclass
@@ -111,13 +113,14 @@ def webhook_sources(config: Config) -> dict[str, WebhookSource]:
             partial(parse_jira_webhook, bot_account=config.jira.bot_account),
         )
     if config.github is not None:
-        from connectors.github_webhooks import parse_github_webhook
+        from connectors.github_webhooks import parse_github_webhook, unused_github_event
 
         sources["github"] = WebhookSource(
             Tracker.GITHUB, config.github.webhook_secret, "X-Hub-Signature-256",
             lambda headers, payload: headers.get("X-GitHub-Event", "-"),
             partial(parse_github_webhook, in_progress=config.github.in_progress,
                     bot_login=config.github.bot_login, pilot_label=config.github.pilot_label),
+            unused_github_event,
         )
     return sources
 

@@ -40,6 +40,9 @@ def receive(tracker: str) -> Response:
     refusal = _check_signature(source, body)
     if refusal:
         return _refuse(state, source, 401, "bad_signature", refusal)
+    unused = source.unused(request.headers)
+    if unused is not None:
+        return _ignored(state, tracker, request.headers.get("X-GitHub-Event", "-")[:64], unused)
     try:
         payload = json.loads(body)
     except ValueError:  # includes bytes that are not UTF-8
@@ -50,9 +53,13 @@ def receive(tracker: str) -> Response:
     except PayloadError as err:
         return _refuse(state, source, 400, "invalid", str(err), event_name)
     if isinstance(result, Ignored):
-        state.metrics.webhook(tracker, event_name, "ignored")
-        return _answer(200, status="ignored", reason=result.reason)
+        return _ignored(state, tracker, event_name, result)
     return _enqueue(state, source, result, body)
+
+
+def _ignored(state: Service, tracker: str, event_name: str, result: Ignored) -> Response:
+    state.metrics.webhook(tracker, event_name, "ignored")
+    return _answer(200, status="ignored", reason=result.reason)
 
 
 def _read_body(limit: int) -> bytes | None:
