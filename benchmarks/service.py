@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.common import BENCH, PYTHON, ROOT
+from plugin.commands.service import GRANIAN_THREADS  # as `pilotgate serve` runs it
 
 WORK = BENCH / ".work"
 SECRET = "bench-webhook-secret"
@@ -64,7 +65,8 @@ def server_command(server: str, target: str, port: int, factory: bool = False) -
         return [str(BIN / "gunicorn"), "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--keep-alive", "5",
                 "--log-level", "warning", app]
     if server == "granian":
-        return [str(BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS), "--host", "127.0.0.1",
+        return [str(BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS),
+                "--blocking-threads", str(GRANIAN_THREADS), "--host", "127.0.0.1",
                 "--port", str(port), "--log-level", "warning", *(["--factory"] if factory else []), target]
     raise ValueError(f"unknown server {server!r}: gunicorn or granian")
 

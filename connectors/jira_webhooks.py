@@ -239,6 +239,10 @@ def _actor(user: Mapping | None) -> str | None:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # The exact spelling first (werkzeug's headers match any case here): a scan costs more.
+    value = str(headers.get(name) or "").strip()
+    if value:
+        return value
     wanted = name.lower()
     return next((str(v).strip() for k, v in headers.items() if k.lower() == wanted and str(v).strip()), None)
 
