@@ -99,7 +99,9 @@ class JiraConnector:
         except NotFound:
             return None
         parent = (raw.get("fields") or {}).get("parent") or {}
-        refs = [(raw["key"], raw.get("id"))] + ([(checked_key(parent["key"]), parent.get("id"))] if parent.get("key") else [])
+        refs = [(raw["key"], raw.get("id"))]
+        if parent.get("key"):
+            refs.append((checked_key(parent["key"]), parent.get("id")))
         candidates = [key for key, _ in refs]
         ids = [int(ref) for _, ref in refs if str(ref).isdigit()]
         pilots, _ = _split_order(self.config.pilots)

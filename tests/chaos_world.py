@@ -40,7 +40,7 @@ class ScaledPolicy(RetryPolicy):
 
 
 FAST_POLICY = ScaledPolicy(attempts=40, base=2.0 * TIME_SCALE, cap=600.0 * TIME_SCALE)
-EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "200"))  # 2000 for the full run of docs/PERFORMANCE.md
+EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "400"))  # 2000 for the full run of docs/PERFORMANCE.md
 EVENTS_PER_EPIC = 10
 WORK_PER_EPIC = 5
 STARTED_PER_EPIC = 3

@@ -7,6 +7,7 @@ import fcntl
 import itertools
 import json
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import fields
@@ -55,16 +56,24 @@ class FileConnector(FakeConnector):
         super().__init__(tracker, latency=latency)
         self.path = Path(path)
         self.gate_delay = gate_delay
+        self._held = threading.local()
 
     @contextmanager
     def _state(self) -> Iterator[None]:
+        """Reentrant within a thread: pilot_epics holds it while FakeConnector's calls snapshot
+        (flock conflicts between two descriptors of one process: the sweep deadlocked itself)."""
+        if getattr(self._held, "lock", False):
+            yield
+            return
         with open(f"{self.path}.lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            self._held.lock = True
             try:
                 self._load()
                 yield
                 self.save()
             finally:
+                self._held.lock = False
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _load(self) -> None:

@@ -131,7 +131,13 @@ def app_state() -> SandboxState:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """Request lines would drown test and demo output; the call counters hold the same facts."""
+    """Request lines would drown test and demo output; the call counters hold the same facts.
+
+    HTTP/1.1 keeps clients' connections open, as the real trackers do: a new TCP connection per
+    call was a tenth of a chaos run's time.
+    """
+
+    protocol_version = "HTTP/1.1"
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.debug("%s %s", self.requestline, code)
