@@ -90,3 +90,13 @@ class Deliveries:
 @pytest.fixture
 def deliveries(client) -> Deliveries:
     return Deliveries(client)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """The sandbox tracker and the service over real HTTP, for one end-to-end test."""
+    from tests.e2e_world import started_stack  # the sandbox is only imported by the tests that need it
+
+    running = started_stack(tmp_path)
+    yield running
+    running.close()

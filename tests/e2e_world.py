@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from connectors.sandbox.github_store import BOT_LOGIN
@@ -20,6 +21,9 @@ WORK = {Tracker.JIRA: ["Train the invoice classifier", "Label 2,000 historical i
         Tracker.GITHUB: ["Data pipeline spike"]}
 GATES = 4
 STEP = 30.0  # seconds: GitHub's one-second spacing between writes makes its provisioning take ~12 s
+
+
+TRACKERS = pytest.mark.parametrize("tracker", [Tracker.JIRA, Tracker.GITHUB], ids=["jira", "github"])
 
 
 def started_stack(folder: Path) -> Stack:

@@ -9,18 +9,10 @@ from plugin.cli import main
 from plugin.demo_stack import wait_for
 from plugin.model import Tracker
 from tests.e2e_world import (
-    GATES, STEP, bot_comments, children, open_pilot, provisioned, settled, started_stack, team_for, writes,
+    TRACKERS, GATES, STEP, bot_comments, children, open_pilot, provisioned, settled, team_for, writes,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-TRACKERS = pytest.mark.parametrize("tracker", [Tracker.JIRA, Tracker.GITHUB], ids=["jira", "github"])
-
-
-@pytest.fixture
-def stack(tmp_path):
-    running = started_stack(tmp_path)
-    yield running
-    running.close()
 
 
 @TRACKERS

@@ -11,18 +11,10 @@ from plugin.demo_story import GitHubTeam
 from plugin.model import Tracker
 from plugin.readiness import assess_all
 from tests.e2e_world import (
-    GATES, STEP, bot_comments, children, number, open_pilot, provisioned, started_stack, team_for, watcher_for,
+    TRACKERS, GATES, STEP, bot_comments, children, number, open_pilot, provisioned, team_for, watcher_for,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-TRACKERS = pytest.mark.parametrize("tracker", [Tracker.JIRA, Tracker.GITHUB], ids=["jira", "github"])
-
-
-@pytest.fixture
-def stack(tmp_path):
-    running = started_stack(tmp_path)
-    yield running
-    running.close()
 
 
 @TRACKERS
