@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from datetime import datetime, timezone
@@ -155,10 +156,8 @@ class JiraHttp:
 
 
 def _seconds_or_date(value: str, parse_date: Callable[[str], datetime], now: float) -> float | None:
-    try:
+    with contextlib.suppress(ValueError):  # not seconds: an HTTP date, below
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         moment = parse_date(value)
     except (TypeError, ValueError):
