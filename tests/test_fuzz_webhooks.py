@@ -253,21 +253,23 @@ def test_jira_delivery_naming_no_real_issue_is_400_and_not_queued(app, client, p
     assert check(app, client, "jira", body, signed_headers("jira", body)) == 400
 
 
-def test_github_project_item_without_its_content_node_id_is_400_and_not_queued(app, client):
+def project_item_edited() -> dict:
+    """A fresh copy of the official `projects_v2_item.edited` example (skips where it is not available)."""
     examples = [p for name, p in GITHUB_EXAMPLES if name == "projects_v2_item" and p.get("action") == "edited"]
     if not examples:
         pytest.skip("no projects_v2_item.edited payload available")
-    payload = json.loads(json.dumps(examples[0]))
+    return json.loads(json.dumps(examples[0]))
+
+
+def test_github_project_item_without_its_content_node_id_is_400_and_not_queued(app, client):
+    payload = project_item_edited()
     payload["projects_v2_item"]["content_node_id"] = ""
     body = json.dumps(payload).encode()
     assert check(app, client, "github", body, signed_headers("github", body, "projects_v2_item")) == 400
 
 
 def test_github_project_item_whose_field_name_is_not_a_string_is_400_not_500(app, client):
-    examples = [p for name, p in GITHUB_EXAMPLES if name == "projects_v2_item" and p.get("action") == "edited"]
-    if not examples:
-        pytest.skip("no projects_v2_item.edited payload available")
-    payload = json.loads(json.dumps(examples[0]))
+    payload = project_item_edited()
     payload["projects_v2_item"]["content_type"] = "Issue"
     payload["changes"] = {"field_value": {"field_type": "single_select", "field_name": ["Status"], "to": {}}}
     body = json.dumps(payload).encode()
@@ -275,10 +277,7 @@ def test_github_project_item_whose_field_name_is_not_a_string_is_400_not_500(app
 
 
 def test_github_project_status_whose_option_name_is_not_a_string_is_ignored_not_500(app, client):
-    examples = [p for name, p in GITHUB_EXAMPLES if name == "projects_v2_item" and p.get("action") == "edited"]
-    if not examples:
-        pytest.skip("no projects_v2_item.edited payload available")
-    payload = json.loads(json.dumps(examples[0]))
+    payload = project_item_edited()
     payload["projects_v2_item"]["content_type"] = "Issue"
     payload["changes"] = {"field_value": {"field_type": "single_select", "field_name": "Status",
                                           "to": {"name": ["In Progress"]}}}

@@ -30,6 +30,18 @@ def _load(config_file: str | None) -> Config:
         raise click.ClickException(str(err)) from None
 
 
+def _start_worker(config_file: str | None):
+    """Configuration, logging and the worker runtime, as `serve` and `worker` both start them."""
+    from plugin.wiring import build_worker
+
+    config = _load(config_file)
+    configure_logging(config)
+    try:
+        return config, build_worker(config)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+
+
 def server_command(server: str, host: str, port: int, workers: int) -> list[str]:
     """The web server's command line. granian is the default: it served the webhook path fastest."""
     bin_dir = Path(sys.executable).parent
@@ -50,14 +62,7 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
 @click.option("--server", type=click.Choice(SERVERS), default="granian", show_default=True)
 def serve(config_file: str | None, host: str, port: int, server: str) -> None:
     """Web server and worker together: the one command a single-machine install needs."""
-    from plugin.wiring import build_worker
-
-    config = _load(config_file)
-    configure_logging(config)
-    try:
-        runtime = build_worker(config)
-    except ConfigError as err:
-        raise click.ClickException(str(err)) from None
+    config, runtime = _start_worker(config_file)
     metrics_dir = tempfile.mkdtemp(prefix="pilotgate-metrics-")
     env = {**os.environ, "PILOTGATE_CONFIG": str(config_path(config_file).resolve()),
            "PROMETHEUS_MULTIPROC_DIR": metrics_dir}  # server workers share their counters through it
@@ -97,14 +102,7 @@ def _stop_when_gone(web: subprocess.Popen, stopping: threading.Event) -> None:
 @config_option
 def worker(config_file: str | None) -> None:
     """Queue consumer only: run several, on several machines, with Redis and PostgreSQL."""
-    from plugin.wiring import build_worker
-
-    config = _load(config_file)
-    configure_logging(config)
-    try:
-        runtime = build_worker(config)
-    except ConfigError as err:
-        raise click.ClickException(str(err)) from None
+    config, runtime = _start_worker(config_file)
     runtime.runner().run()
 
 
