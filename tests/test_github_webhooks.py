@@ -206,14 +206,14 @@ def test_missing_delivery_header_is_a_payload_error():
 def test_malformed_issue_names_the_field():
     payload = fixture("issues-assigned.work")
     payload["issue"]["number"] = "seven"
-    with pytest.raises(PayloadError, match=r"issues\.assigned: issue\.number: Not a valid integer"):
+    with pytest.raises(PayloadError, match=r"issues\.assigned: issue\.number: Expected `int`, got `str`"):
         parse("issues", payload)
 
 
 def test_missing_sub_issue_is_a_payload_error():
     payload = fixture("sub-issues-sub-issue-added")
     del payload["sub_issue"]
-    with pytest.raises(PayloadError, match=r"sub_issues\.sub_issue_added: sub_issue: Missing data"):
+    with pytest.raises(PayloadError, match=r"sub_issues\.sub_issue_added: sub_issue: missing, and it is required"):
         parse("sub_issues", payload)
 
 

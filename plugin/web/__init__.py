@@ -21,6 +21,7 @@ from plugin.metrics import WebMetrics
 from plugin.model import Tracker
 from plugin.outbox import Outbox
 from plugin.queue import make_huey
+from plugin.web.webhooks import WebhookGateway
 
 EXTENSION = "pilotgate"
 LOG = logging.getLogger("pilotgate.web")
@@ -33,8 +34,7 @@ class WebhookSource:
     tracker: Tracker
     secret: str
     signature_header: str
-    event_name: Callable[[Mapping[str, str], Any], str]  # for metrics: what kind of delivery it was
-    parse: Callable[[Mapping[str, str], Any], Any]  # -> Event | Ignored, or raises PayloadError
+    parse: Callable[[Mapping[str, str], bytes], Any]  # -> Event | Ignored, or raises PayloadError
     # Ignored from the headers alone (before the body is decoded), or None to parse it.
     unused: Callable[[Mapping[str, str]], Any] = lambda headers: None
 
@@ -53,10 +53,10 @@ class Service:
 
 
 def _blueprints() -> list:
-    from plugin.web import dashboard, health, webhooks
+    from plugin.web import dashboard, health
 
-    # One list of every blueprint: the readiness dashboard joins it here.
-    return [webhooks.bp, health.bp, dashboard.bp]
+    # One list of every blueprint; webhooks are answered in front of Flask (plugin/web/webhooks.py).
+    return [health.bp, dashboard.bp]
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -69,12 +69,13 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     ledger = Ledger(settings.database, base_dir=settings.base_dir)
     _create_schema(ledger)
     huey = make_huey(settings.queue, settings.base_dir)
-    app.extensions[EXTENSION] = Service(
+    state = app.extensions[EXTENSION] = Service(
         config=settings, ledger=ledger, outbox=Outbox(ledger), queue_ping=huey.pending_count,
         metrics=WebMetrics(), sources=webhook_sources(settings), started=time.time(),
     )
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
+    app.wsgi_app = WebhookGateway(app.wsgi_app, state)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
@@ -109,7 +110,6 @@ def webhook_sources(config: Config) -> dict[str, WebhookSource]:
 
         sources["jira"] = WebhookSource(
             Tracker.JIRA, config.jira.webhook_secret, SIGNATURE_HEADER,
-            lambda headers, payload: str(payload.get("webhookEvent", "-")) if isinstance(payload, dict) else "-",
             partial(parse_jira_webhook, bot_account=config.jira.bot_account),
         )
     if config.github is not None:
@@ -117,7 +117,6 @@ def webhook_sources(config: Config) -> dict[str, WebhookSource]:
 
         sources["github"] = WebhookSource(
             Tracker.GITHUB, config.github.webhook_secret, "X-Hub-Signature-256",
-            lambda headers, payload: headers.get("X-GitHub-Event", "-"),
             partial(parse_github_webhook, in_progress=config.github.in_progress,
                     bot_login=config.github.bot_login, pilot_label=config.github.pilot_label),
             unused_github_event,

@@ -1,7 +1,12 @@
-"""The fast path: POST /webhooks/<tracker> -> size, signature, JSON, parse, dedupe + enqueue in one INSERT.
+"""The fast path: POST /webhooks/<tracker> -> size, signature, decode, dedupe + enqueue in one INSERT.
+
+A plain WSGI layer in front of Flask (`WebhookGateway`), because this is the one route trackers call
+thousands of times a minute and Flask's request and response objects cost more than everything else a
+delivery needs (measured in docs/PERFORMANCE.md, "Ingest"). Every other path goes on to Flask.
 
 No tracker is called here. Answers: 202 queued, 200 ignored or duplicate, 400 unreadable or invalid,
-401 bad or missing signature, 413 too large, 503 when the ledger is unreachable (send it again).
+401 bad or missing signature, 404 tracker not configured, 405 not a POST, 413 too large, 503 when the
+ledger is unreachable (send it again).
 """
 
 from __future__ import annotations
@@ -10,67 +15,101 @@ import hashlib
 import json
 import logging
 from dataclasses import replace
+from typing import Callable, Iterable
 
-from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import EnvironHeaders
 
-from connectors.webhooks import Ignored, PayloadError, verify_hmac_sha256
+from connectors.webhooks import Ignored, PayloadError, Unreadable, verify_hmac_sha256
 from plugin import logs
-from plugin.web import Service, WebhookSource, service
+from plugin.model import Event
 
 LOG = logging.getLogger("pilotgate.web")
+PREFIX = "/webhooks/"
 MAX_KEY = 200  # the ledger's column width for delivery ids and ticket keys
 SIGNATURE_METHOD = "sha256"  # the only algorithm either tracker signs with today
-bp = Blueprint("webhooks", __name__)
+DELIVERY_HEADERS = ("X-GitHub-Delivery", "X-Atlassian-Webhook-Identifier")
+_STATUS = {200: "200 OK", 202: "202 Accepted", 400: "400 Bad Request", 401: "401 Unauthorized",
+           404: "404 Not Found", 405: "405 Method Not Allowed", 413: "413 Content Too Large",
+           500: "500 Internal Server Error", 503: "503 Service Unavailable"}
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
-def _answer(code: int, **body: str) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), code, mimetype="application/json")
+class Answer(Exception):
+    """A finished answer: raised by any step that decides the delivery's fate early."""
+
+    def __init__(self, code: int, extra_headers: tuple[tuple[str, str], ...] = (), **body: str) -> None:
+        super().__init__(code)
+        self.code, self.body, self.extra_headers = code, body, extra_headers
 
 
-@bp.post("/webhooks/<tracker>")
-def receive(tracker: str) -> Response:
-    state = service()
-    source = state.sources.get(tracker)
-    if source is None:
-        return _answer(404, error=f"no {tracker} webhooks are configured here")
-    body = _read_body(state.config.max_body_bytes)
-    if body is None:
-        return _refuse(state, source, 413, "too_large", f"body larger than {state.config.max_body_bytes} bytes")
-    refusal = _check_signature(source, body)
-    if refusal:
-        return _refuse(state, source, 401, "bad_signature", refusal)
-    unused = source.unused(request.headers)
-    if unused is not None:
-        return _ignored(state, tracker, request.headers.get("X-GitHub-Event", "-")[:64], unused)
-    try:
-        payload = json.loads(body)
-    except ValueError:  # includes bytes that are not UTF-8
-        return _refuse(state, source, 400, "unreadable", "body is not JSON")
-    event_name = source.event_name(request.headers, payload)[:64]
-    try:
-        result = source.parse(request.headers, payload)
-    except PayloadError as err:
-        return _refuse(state, source, 400, "invalid", str(err), event_name)
-    if isinstance(result, Ignored):
-        return _ignored(state, tracker, event_name, result)
-    return _enqueue(state, source, result, body)
+class WebhookGateway:
+    """WSGI middleware: answers /webhooks/<tracker> itself and hands every other request to `app`."""
+
+    def __init__(self, app: WSGIApp, state) -> None:
+        self.app = app
+        self.state = state  # plugin.web.Service
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX) or "/" in path[len(PREFIX):]:
+            return self.app(environ, start_response)
+        try:
+            answer = self.receive(path[len(PREFIX):], environ)
+        except Answer as done:
+            answer = done
+        except Exception as err:  # a bug, never the client's doing: logged with its traceback, answered 500
+            LOG.error("webhook failed on an unexpected error: %s", type(err).__name__, exc_info=err)
+            answer = Answer(500, error="internal error")
+        body = json.dumps(answer.body, separators=(",", ":")).encode("utf-8")
+        start_response(_STATUS[answer.code], [("Content-Type", "application/json"),
+                                              ("Content-Length", str(len(body))), *answer.extra_headers])
+        return [body]
+
+    def receive(self, tracker: str, environ: dict) -> Answer:
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise Answer(405, (("Allow", "POST"),), error="webhooks are delivered with POST")
+        state = self.state
+        source = state.sources.get(tracker)
+        if source is None:
+            raise Answer(404, error=f"no {tracker[:64]} webhooks are configured here")
+        headers = EnvironHeaders(environ)
+        refuse = _Refusal(state, source, headers)
+        body = _read_body(environ, state.config.max_body_bytes)
+        if body is None:
+            raise refuse(413, "too_large", f"body larger than {state.config.max_body_bytes} bytes")
+        problem = _signature_problem(source, headers, body)
+        if problem:
+            raise refuse(401, "bad_signature", problem)
+        result = source.unused(headers)
+        if result is None:
+            try:
+                result = source.parse(headers, body)
+            except Unreadable as err:
+                raise refuse(400, "unreadable", str(err), err.event) from None
+            except PayloadError as err:
+                raise refuse(400, "invalid", str(err), err.event) from None
+        if isinstance(result, Ignored):
+            state.metrics.webhook(source.tracker.value, result.event[:64], "ignored")
+            return Answer(200, status="ignored", reason=result.reason)
+        return _enqueue(state, source, result, body, refuse)
 
 
-def _ignored(state: Service, tracker: str, event_name: str, result: Ignored) -> Response:
-    state.metrics.webhook(tracker, event_name, "ignored")
-    return _answer(200, status="ignored", reason=result.reason)
-
-
-def _read_body(limit: int) -> bytes | None:
-    """The raw body, or None past `limit`: refused on Content-Length before reading, and the read of
-    a body sent without one (chunked) stops one byte past the limit."""
-    length = request.content_length
-    if length is not None:
-        return request.stream.read() if length <= limit else None
+def _read_body(environ: dict, limit: int) -> bytes | None:
+    """The raw body, or None past `limit`: refused on Content-Length before reading; a body sent without
+    one (chunked) is read only where the server ends the stream, and stops one byte past the limit."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        if not length.isdigit():
+            raise Answer(400, error="Content-Length header is not a number")
+        return stream.read(int(length)) if int(length) <= limit else None
+    if not environ.get("wsgi.input_terminated"):
+        return b""  # no length and a stream the server does not end: reading could block for ever
     parts, total = [], 0
     while total <= limit:
-        part = request.stream.read(limit + 1 - total)
+        part = stream.read(limit + 1 - total)
         if not part:
             break
         parts.append(part)
@@ -78,9 +117,9 @@ def _read_body(limit: int) -> bytes | None:
     return b"".join(parts) if total <= limit else None
 
 
-def _check_signature(source: WebhookSource, body: bytes) -> str | None:
-    """Why the signature is refused, or None when it is good. Checked on the raw bytes, before parsing."""
-    header = request.headers.get(source.signature_header)
+def _signature_problem(source, headers: EnvironHeaders, body: bytes) -> str | None:
+    """Why the signature is refused, or None when it is good. Checked on the raw bytes, before decoding."""
+    header = headers.get(source.signature_header)
     if not header:
         return f"missing {source.signature_header} header"
     if header.partition("=")[0].strip().lower() != SIGNATURE_METHOD:
@@ -90,44 +129,40 @@ def _check_signature(source: WebhookSource, body: bytes) -> str | None:
     return None
 
 
-def _enqueue(state: Service, source: WebhookSource, event, body: bytes) -> Response:
+def _enqueue(state, source, event: Event, body: bytes, refuse: "_Refusal") -> Answer:
     if not event.delivery_id:
         # No delivery header: identical bodies are the same delivery.
         event = replace(event, delivery_id="sha256:" + hashlib.sha256(body).hexdigest())
     if len(event.delivery_id) > MAX_KEY or len(event.ticket_key) > MAX_KEY:
-        return _refuse(state, source, 400, "invalid", f"delivery id and ticket key are at most {MAX_KEY} characters",
-                       event.kind.value)
+        raise refuse(400, "invalid", f"delivery id and ticket key are at most {MAX_KEY} characters", event.kind.value)
     try:
         row = state.outbox.accept(event)
-    except SQLAlchemyError as err:
-        return _unavailable(source, event, err)
-    except state.ledger.engine.dialect.loaded_dbapi.Error as err:
-        return _unavailable(source, event, err)
+    except (SQLAlchemyError, state.ledger.engine.dialect.loaded_dbapi.Error) as err:
+        # Not the client's fault: 503 makes the tracker send it again; nothing was committed.
+        logs.error(LOG, "ledger unavailable", delivery=event.delivery_id, tracker=source.tracker,
+                   error=type(err).__name__)
+        raise Answer(503, (("Retry-After", "30"),), error="the ledger is unavailable; send the delivery again")
     kind = event.kind.value
     if row is None:
         state.metrics.webhook(source.tracker.value, kind, "duplicate")
         logs.info(LOG, "duplicate delivery", delivery=event.delivery_id, tracker=source.tracker,
                   ticket=event.ticket_key)
-        return _answer(200, status="duplicate", delivery=event.delivery_id)
+        return Answer(200, status="duplicate", delivery=event.delivery_id)
     state.metrics.webhook(source.tracker.value, kind, "queued")
     logs.info(LOG, "queued", delivery=event.delivery_id, tracker=source.tracker, ticket=event.ticket_key,
               kind=kind, event_id=row)
-    return _answer(202, status="queued", delivery=event.delivery_id)
+    return Answer(202, status="queued", delivery=event.delivery_id)
 
 
-def _unavailable(source: WebhookSource, event, err: Exception) -> Response:
-    # Not the client's fault: 503 makes Jira send it again; nothing was committed.
-    logs.error(LOG, "ledger unavailable", delivery=event.delivery_id, tracker=source.tracker,
-               error=type(err).__name__)
-    response = _answer(503, error="the ledger is unavailable; send the delivery again")
-    response.headers["Retry-After"] = "30"
-    return response
+class _Refusal:
+    """Builds a refusal: counted in the metrics and logged with the delivery id, never with the body."""
 
+    def __init__(self, state, source, headers: EnvironHeaders) -> None:
+        self.state, self.source, self.headers = state, source, headers
 
-def _refuse(state: Service, source: WebhookSource, status: int, outcome: str, reason: str,
-            event_name: str = "-") -> Response:
-    state.metrics.webhook(source.tracker.value, event_name, outcome)
-    logs.warning(LOG, "delivery refused", tracker=source.tracker, status=status, reason=reason,
-                 delivery=(request.headers.get("X-GitHub-Delivery")
-                           or request.headers.get("X-Atlassian-Webhook-Identifier") or "")[:100] or None)
-    return _answer(status, error=reason)
+    def __call__(self, code: int, outcome: str, reason: str, event_name: str = "-") -> Answer:
+        self.state.metrics.webhook(self.source.tracker.value, event_name[:64], outcome)
+        delivery = next((self.headers.get(name) for name in DELIVERY_HEADERS if self.headers.get(name)), "")
+        logs.warning(LOG, "delivery refused", tracker=self.source.tracker, status=code, reason=reason,
+                     delivery=delivery[:100] or None)
+        return Answer(code, error=reason)
