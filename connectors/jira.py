@@ -9,13 +9,13 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import requests
 
-from connectors.base import Memory, NotFound, Outcome, split_keys
+from connectors.base import Memory, NotFound, Outcome, PermanentError, split_keys
 from connectors.jira_comments import CommentWriter, Comments
 from connectors.jira_gates import Created, GateCreator, gates_among, link_body
 from connectors.jira_http import JiraHttp
 from connectors.jira_mapping import (
-    CHILD_FIELDS, EPIC_FIELDS, EPIC_PROPERTY, GATE_PROPERTY, author_of, checked_key, checked_ref,
-    comment_page, comment_text, recorded_gates, to_ticket,
+    CHILD_FIELDS, EPIC_FIELDS, GATE_PROPERTY, author_of, checked_key, checked_ref, comment_page, comment_text,
+    to_ticket,
 )
 from plugin.config import JiraConfig
 from plugin.model import (
@@ -25,11 +25,14 @@ from plugin.model import (
 PAGE_SIZE = 100  # search/jql returns at most 100 issues a page when fields are requested
 RECONCILE_LIMIT = 50  # reconcileIssues accepts at most 50 ids
 EPICS_PER_SEARCH = 50  # keys in one `parent in (...)` clause
-# How long an epic `epic_of` read stands in for the snapshot's GET: the event's snapshot follows at
-# once unless the epic's lock is busy; a write to the epic drops it (see apply).
+# How long what `epic_of` read (the epic, and its children when the ticket was the epic) stands in for
+# the snapshot: the event's snapshot follows at once unless the epic's lock is busy; apply drops it.
 READ_EPIC_TTL = 2.0
 _ORDER_BY = re.compile(r"\border\s+by\b.*$", re.IGNORECASE | re.DOTALL)
 _APPLY_ORDER = {CreateGates: 0, AddBlocksLink: 1, AddLabel: 2, UpsertComment: 3, SetCheck: 4}
+
+Raw = Mapping[str, Any]
+Read = tuple[Raw, "list[Raw] | None"]  # an epic and, when read with it, its children
 
 
 class JiraConnector:
@@ -52,9 +55,9 @@ class JiraConnector:
         self.comments = CommentWriter(self.http, memory, config)
         # What the latest snapshot of each epic showed that the Epic model does not carry.
         self._projects: dict[str, str] = {}
-        self._recorded: dict[str, dict[str, dict[str, str]]] = {}
+        self._ids: dict[str, int] = {}  # epic key -> issue id, for reconciled one-search snapshots
         self._seen_comments: dict[str, Comments] = {}
-        self._read_epics: dict[str, tuple[float, Mapping[str, Any]]] = {}  # by epic_of, for the next snapshot
+        self._read_epics: dict[str, tuple[float, Read]] = {}  # by epic_of, for the next snapshot
 
     # reading
 
@@ -67,7 +70,7 @@ class JiraConnector:
             keys = [checked_key(k) for k in only]
             clauses = [f"({pilots}) AND key in ({', '.join(chunk)})" for chunk in split_keys(keys, EPICS_PER_SEARCH)]
         for clause in clauses:
-            raw_epics = list(self._search(f"{clause} {order or 'ORDER BY key ASC'}", EPIC_FIELDS, [EPIC_PROPERTY]))
+            raw_epics = list(self._search(f"{clause} {order or 'ORDER BY key ASC'}", EPIC_FIELDS, []))
             for batch in split_keys(raw_epics, EPICS_PER_SEARCH):
                 for raw in batch:
                     self._remember(raw)
@@ -76,58 +79,112 @@ class JiraConnector:
                     yield self._epic(raw, children[raw["key"]])
 
     def snapshot(self, epic_key: str) -> Epic:
-        """Two calls: GET the epic (strongly consistent, with its gate record), then search its children.
+        """The epic and its children, read-after-write consistent.
 
-        One call right after `epic_of` found this epic: its reconciled search already read the epic.
+        No call right after `epic_of` found the epic as the ticket itself (it read the children too),
+        one search for the children when `epic_of` found it as the ticket's parent, one search
+        `key = E OR parent = E` reconciled by the epic's id once any read told the id, else two:
+        GET the epic (strongly consistent, 404 when gone), then search its children.
         """
         key = checked_key(epic_key)
-        raw = self._just_read(key)
+        raw, children = self._just_read(key) or self._epic_and_children(key) or (None, None)
         if raw is None:
-            raw = self.http.get(f"issue/{key}", {"fields": ",".join(EPIC_FIELDS), "properties": EPIC_PROPERTY})
+            raw = self.http.get(f"issue/{key}", {"fields": ",".join(EPIC_FIELDS)})
         self._remember(raw)
-        return self._epic(raw, self._children([raw["key"]])[raw["key"]])
+        if children is None:
+            children = self._children([raw["key"]])[raw["key"]]
+        return self._epic(raw, children)
 
     def epic_of(self, ticket_key: str) -> str | None:
         """The ticket itself if it is a pilot epic, else its parent if that is one; None otherwise.
 
-        Accepts an issue id too (issuelink webhooks carry ids only). Two calls: the ticket, one search.
-        The search reads the epic as `snapshot` would, reconciled by id (read-after-write like a GET),
-        so the snapshot that follows needs only its children.
+        Accepts an issue id too (issuelink webhooks carry ids only). Two calls: GET the ticket (its
+        parent and both ids: the payload's parent is only a hint), then one search reconciled by those
+        ids (read-after-write like a GET) for the pilot among them and the children of the likely epic
+        (the ticket, or its parent when the ticket's type ranks below epics), which the snapshot that
+        follows reuses. The ticket is left out of its parent's children there, so that it is in the
+        answer only if it is a pilot; its GET stands in for it.
         """
         try:
-            raw = self.http.get(f"issue/{checked_ref(ticket_key)}", {"fields": "parent"})
+            ticket = self.http.get(f"issue/{checked_ref(ticket_key)}",
+                                   {"fields": ",".join(EPIC_FIELDS), "properties": GATE_PROPERTY})
         except NotFound:
             return None
-        parent = (raw.get("fields") or {}).get("parent") or {}
-        refs = [(raw["key"], raw.get("id"))]
+        key = checked_key(ticket["key"])
+        fields = ticket.get("fields") or {}
+        parent = fields.get("parent") or {}
+        refs = [(key, ticket.get("id"))]
         if parent.get("key"):
             refs.append((checked_key(parent["key"]), parent.get("id")))
-        candidates = [key for key, _ in refs]
+        candidates = [ref_key for ref_key, _ in refs]
         ids = [int(ref) for _, ref in refs if str(ref).isdigit()]
+        likely = candidates[-1] if _below_epics(fields.get("issuetype")) else key
         pilots, _ = _split_order(self.config.pilots)
-        jql = f"({pilots}) AND key in ({', '.join(candidates)})"
-        hits = {issue["key"]: issue for issue in self._search(jql, EPIC_FIELDS, [EPIC_PROPERTY], ids)}
-        found = next((key for key in candidates if key in hits), None)
+        pilot_clause = f"({pilots}) AND key in ({', '.join(candidates)})"
+        children_clause = f"parent = {likely}" if likely == key else f"(parent = {likely} AND key != {key})"
+        gates = sorted(self._gate_ids(likely) - set(ids))[: RECONCILE_LIMIT - len(ids)]
+        pages = self._pages(f"({pilot_clause}) OR {children_clause} ORDER BY created ASC", EPIC_FIELDS,
+                            [GATE_PROPERTY], ids + gates)
+        issues, more = next(pages, ([], False))
+        hits = {issue["key"]: issue for issue in issues if issue["key"] in candidates}
+        if more and likely not in hits:
+            # Not a pilot on the first page: rather than page through the children of what may be no
+            # pilot at all (or an epic sorted after them), ask about the candidates alone, 1 call.
+            hits = {issue["key"]: issue for issue in self._search(pilot_clause, EPIC_FIELDS, [], ids)}
+        if likely in hits:
+            for page, _ in pages:
+                issues += page
+        pages.close()
+        found = next((candidate for candidate in candidates if candidate in hits), None)
         if found is not None:
-            self._keep_read(found, hits[found])
+            children = None
+            if found == likely:
+                children = [i for i in issues if _parent_key(i) == found] + ([ticket] if found != key else [])
+                children.sort(key=_creation_order)
+            self._keep_read(found, (hits[found], children))
         return found
 
-    def _keep_read(self, key: str, raw: Mapping[str, Any]) -> None:
+    def _keep_read(self, key: str, read: Read) -> None:
         now = time.monotonic()
         for old in [k for k, (at, _) in self._read_epics.items() if now - at > READ_EPIC_TTL]:
             self._read_epics.pop(old, None)
-        self._read_epics[key] = (now, raw)
+        self._read_epics[key] = (now, read)
 
-    def _just_read(self, key: str) -> Mapping[str, Any] | None:
-        """The epic `epic_of` read a moment ago, once; older than READ_EPIC_TTL it is read again."""
-        at, raw = self._read_epics.pop(key, (0.0, None))
-        return raw if time.monotonic() - at <= READ_EPIC_TTL else None
+    def _just_read(self, key: str) -> Read | None:
+        """What `epic_of` read a moment ago, once; older than READ_EPIC_TTL it is read again."""
+        at, read = self._read_epics.pop(key, (0.0, None))
+        return read if time.monotonic() - at <= READ_EPIC_TTL else None
+
+    def _epic_and_children(self, key: str) -> Read | None:
+        """One search for an epic whose id is known, reconciled by it; None when it cannot tell (gone, renamed)."""
+        epic_id = self._ids.get(key)
+        if epic_id is None or not self.config.is_cloud:
+            return None
+        gates = sorted(self._gate_ids(key) - {epic_id})[: RECONCILE_LIMIT - 1]
+        try:
+            issues = list(self._search(f"key = {key} OR parent = {key} ORDER BY created ASC", EPIC_FIELDS,
+                                       [GATE_PROPERTY], [epic_id, *gates]))
+        except PermanentError as err:
+            if err.status != 400:  # JQL names a key that no longer exists: the GET tells what happened
+                raise
+            return None
+        raw = next((issue for issue in issues if str(issue.get("id")) == str(epic_id)), None)
+        if raw is None:
+            return None
+        return raw, [issue for issue in issues if _parent_key(issue) == raw["key"]]
 
     def _search(
         self, jql: str, fields: Sequence[str], properties: Sequence[str], reconcile: Iterable[int] = ()
-    ) -> Iterator[Mapping[str, Any]]:
+    ) -> Iterator[Raw]:
+        for issues, _ in self._pages(jql, fields, properties, reconcile):
+            yield from issues
+
+    def _pages(
+        self, jql: str, fields: Sequence[str], properties: Sequence[str], reconcile: Iterable[int] = ()
+    ) -> Iterator[tuple[list[Raw], bool]]:
+        """Each page of a search and whether more follow."""
         if not self.config.is_cloud:
-            yield from self._search_data_center(jql, fields, properties)
+            yield from self._pages_data_center(jql, fields, properties)
             return
         body: dict[str, Any] = {"jql": jql, "fields": list(fields), "maxResults": PAGE_SIZE}
         if properties:
@@ -137,15 +194,16 @@ class JiraConnector:
             body["reconcileIssues"] = ids  # the same list on every page, as Jira requires
         while True:
             page = self.http.post("search/jql", body) or {}
-            yield from page.get("issues") or []
             token = page.get("nextPageToken")
-            if page.get("isLast", token is None) or not token:
+            last = bool(page.get("isLast", token is None)) or not token
+            yield list(page.get("issues") or []), not last
+            if last:
                 return
             body["nextPageToken"] = token
 
-    def _search_data_center(
+    def _pages_data_center(
         self, jql: str, fields: Sequence[str], properties: Sequence[str]
-    ) -> Iterator[Mapping[str, Any]]:
+    ) -> Iterator[tuple[list[Raw], bool]]:
         """Data Center keeps the classic search: startAt paging, no reconcile (it is consistent there)."""
         start = 0
         while True:
@@ -153,16 +211,16 @@ class JiraConnector:
             if properties:
                 body["properties"] = list(properties)
             page = self.http.post("search", body) or {}
-            issues = page.get("issues") or []
-            yield from issues
+            issues = list(page.get("issues") or [])
             start += len(issues)
-            if not issues or start >= (page.get("total") or 0):
+            more = bool(issues) and start < (page.get("total") or 0)
+            yield issues, more
+            if not more:
                 return
 
     def _gate_ids(self, epic_key: str) -> set[int]:
-        """Ids of gates known to exist (ledger and epic property): passed as reconcileIssues."""
-        refs = set(self.memory.gate_refs(Tracker.JIRA, epic_key).values())
-        refs |= {entry["id"] for entry in self._recorded.get(epic_key, {}).values()}
+        """Ids of the gates the ledger knows: passed as reconcileIssues."""
+        refs = self.memory.gate_refs(Tracker.JIRA, epic_key).values()
         return {int(ref) for ref in refs if ref and ref.isdigit()}
 
     def _children_caught_up(self, epic_keys: Sequence[str]) -> dict[str, list[Mapping[str, Any]]]:
@@ -196,7 +254,7 @@ class JiraConnector:
         jql = f"parent in ({', '.join(epic_keys)}) ORDER BY created ASC"
         grouped: dict[str, list[Mapping[str, Any]]] = {key: [] for key in epic_keys}
         for issue in self._search(jql, CHILD_FIELDS, [GATE_PROPERTY], ids):
-            parent = ((issue.get("fields") or {}).get("parent") or {}).get("key")
+            parent = _parent_key(issue)
             if parent in grouped:
                 grouped[parent].append(issue)
         return grouped
@@ -205,10 +263,11 @@ class JiraConnector:
         """A fresh look at the epic's gates after a create whose answer was lost."""
         return gates_among(self._children([epic_key])[epic_key])
 
-    def _remember(self, raw_epic: Mapping[str, Any]) -> None:
-        """Keep what the Epic model does not carry: the epic's gate record and its project."""
+    def _remember(self, raw_epic: Raw) -> None:
+        """Keep what the Epic model does not carry: the epic's id (for one-search snapshots) and project."""
         key = raw_epic["key"]
-        self._recorded[key] = recorded_gates(raw_epic)
+        if str(raw_epic.get("id")).isdigit():
+            self._ids[key] = int(raw_epic["id"])
         project = ((raw_epic.get("fields") or {}).get("project") or {}).get("key")
         if project:
             self._projects[key] = project
@@ -248,7 +307,7 @@ class JiraConnector:
 
     def _apply_one(self, epic: Epic, action: Action) -> Outcome:
         if isinstance(action, CreateGates):
-            return self.gates.apply(epic, action, self._project_of(epic), self._recorded.get(epic.key, {}))
+            return self.gates.apply(epic, action, self._project_of(epic))
         if isinstance(action, AddBlocksLink):
             return self._add_link(epic, action)
         if isinstance(action, AddLabel):
@@ -281,6 +340,23 @@ class JiraConnector:
 
 def _ticket(epic: Epic, key: str) -> Ticket | None:
     return epic.ticket if epic.key == key else epic.child(key)
+
+
+def _below_epics(issuetype: Mapping[str, Any] | None) -> bool:
+    """Whether an issue of this type is work under an epic (Cloud's hierarchy levels: epic 1, work 0,
+    sub-task -1); Data Center has no levels, only the sub-task flag."""
+    issuetype = issuetype or {}
+    level = issuetype.get("hierarchyLevel")
+    return level < 1 if isinstance(level, int) else bool(issuetype.get("subtask"))
+
+
+def _creation_order(raw: Raw) -> tuple[str, int]:
+    ref = str(raw.get("id", ""))
+    return (raw.get("fields") or {}).get("created") or "", int(ref) if ref.isdigit() else 0
+
+
+def _parent_key(raw: Raw) -> str | None:
+    return ((raw.get("fields") or {}).get("parent") or {}).get("key")
 
 
 def _split_order(jql: str) -> tuple[str, str]:

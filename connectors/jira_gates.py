@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from connectors.base import Memory, Outcome, PermanentError, TrackerError, TransientError, split_keys
+from connectors.base import Memory, Outcome, PermanentError, TransientError, split_keys
 from connectors.jira_http import JiraHttp, UncertainWrite, error_collection_text
-from connectors.jira_mapping import EPIC_PROPERTY, GATE_PROPERTY, gate_label, gate_of, safe_label
+from connectors.jira_mapping import GATE_PROPERTY, gate_label, gate_of, safe_label
 from plugin.config import JiraConfig
 from plugin.model import CreateGates, Epic, GateSpec, Tracker
 
@@ -34,25 +34,22 @@ class GateCreator:
         self.config = config
         self.find_gates = find_gates
 
-    def apply(self, epic: Epic, action: CreateGates, project: str, recorded: Mapping[str, Any]) -> Outcome:
-        """Create the gates of `action` that neither the snapshot, the ledger nor the epic's property knows."""
-        known = set(epic.gates()) | set(self.memory.gate_tickets(Tracker.JIRA, epic.key)) | set(recorded)
+    def apply(self, epic: Epic, action: CreateGates, project: str) -> Outcome:
+        """Create the gates of `action` that neither the snapshot nor the ledger knows."""
+        known = set(epic.gates()) | set(self.memory.gate_tickets(Tracker.JIRA, epic.key))
         missing = _unique(spec for spec in action.gates if spec.gate not in known)
         if not missing:
             return Outcome(action, done=False, reason="every gate already exists")
         created: Created = {}
         failures: list[str] = []
-        try:
-            for chunk in split_keys(missing, BULK_LIMIT):
-                made, failed = self._create(epic.key, project, chunk)
-                created.update(made)
-                failures += failed
-        finally:
-            note = self._record_on_epic(epic.key, recorded, created)
+        for chunk in split_keys(missing, BULK_LIMIT):
+            made, failed = self._create(epic.key, project, chunk)
+            created.update(made)
+            failures += failed
         keys = tuple(key for key, _ in created.values())
         if failures:
-            return Outcome(action, done=False, reason="; ".join(failures + note), created_keys=keys)
-        return Outcome(action, done=True, reason="; ".join(note), created_keys=keys)
+            return Outcome(action, done=False, reason="; ".join(failures), created_keys=keys)
+        return Outcome(action, done=True, created_keys=keys)
 
     def _create(self, epic_key: str, project: str, specs: list[GateSpec]) -> tuple[Created, list[str]]:
         made, failed = self._bulk(epic_key, project, specs, with_links=True)
@@ -134,19 +131,6 @@ class GateCreator:
     def _link_after(self, gate_key: str, blocks: Sequence[str]) -> None:
         for blocked in blocks:
             self.http.post("issueLink", link_body(self.config.link_type, gate_key, blocked))
-
-    def _record_on_epic(self, epic_key: str, recorded: Mapping[str, Any], created: Created) -> list[str]:
-        """Write the gates onto the epic (strongly consistent on GET); report, not raise, if refused."""
-        if not created:
-            return []
-        gates = {gate: dict(entry) for gate, entry in recorded.items()}
-        gates.update({gate: {"key": key, "id": ref} for gate, (key, ref) in created.items()})
-        try:
-            self.http.put(f"issue/{epic_key}/properties/{EPIC_PROPERTY}", {"gates": gates})
-        except TrackerError as err:
-            log.warning("could not record gates on epic %s: %s", epic_key, err)
-            return [f"gates not recorded on the epic: {err}"]
-        return []
 
 
 def link_body(link_type: str, blocker: str, blocked: str) -> dict[str, Any]:

@@ -11,8 +11,6 @@ from plugin.model import StatusCategory, Ticket, Tracker
 
 # Issue property stamped on each gate ticket in its create payload: survives edits of title and labels.
 GATE_PROPERTY = "pilotgate.gate"
-# Issue property on the epic: gate key -> {key, id} of the gates created, read back strongly consistent.
-EPIC_PROPERTY = "pilotgate.gates"
 # Comment property on the bot's comment: an invisible marker (comment properties never render).
 COMMENT_PROPERTY = "pilotgate"
 GATE_LABEL_PREFIX = "pilotgate-gate-"
@@ -65,19 +63,6 @@ def gate_of(raw: Mapping[str, Any]) -> str | None:
         if label.startswith(GATE_LABEL_PREFIX) and len(label) > len(GATE_LABEL_PREFIX):
             return label[len(GATE_LABEL_PREFIX):]
     return None
-
-
-def recorded_gates(raw_epic: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """Gate key -> {"key", "id"} from the epic's own property (written right after creating gates)."""
-    value = (raw_epic.get("properties") or {}).get(EPIC_PROPERTY)
-    gates = value.get("gates") if isinstance(value, Mapping) else None
-    if not isinstance(gates, Mapping):
-        return {}
-    return {
-        str(gate): {"key": str(entry["key"]), "id": str(entry.get("id", ""))}
-        for gate, entry in gates.items()
-        if isinstance(entry, Mapping) and entry.get("key")
-    }
 
 
 def to_ticket(raw: Mapping[str, Any], site: str, link_type: str) -> Ticket:

@@ -160,4 +160,34 @@ def children_search(keys: Iterable[str], reconcile: Iterable[int] = (), token: s
 
 
 def epic_get() -> dict:
-    return {"fields": EPIC_FIELDS, "properties": "pilotgate.gates"}
+    return {"fields": EPIC_FIELDS}
+
+
+def ticket_get() -> dict:
+    """The query of epic_of's GET: the ticket as a child of its epic would be read."""
+    return {"fields": EPIC_FIELDS, "properties": "pilotgate.gate"}
+
+
+def epic_of_search(candidates: Iterable[str], reconcile: Iterable[int], pilots: str, *, work: bool = False) -> dict:
+    """The body of epic_of's one search: the pilots among the ticket and its parent, and the children of
+    the ticket or, for `work` (a ticket below epics), of its parent, the ticket left out."""
+    keys = list(candidates)
+    children = f"(parent = {keys[1]} AND key != {keys[0]})" if work else f"parent = {keys[0]}"
+    return {
+        "jql": f"(({pilots}) AND key in ({', '.join(keys)})) OR {children} ORDER BY created ASC",
+        "fields": EPIC_FIELDS.split(","),
+        "maxResults": 100,
+        "properties": ["pilotgate.gate"],
+        "reconcileIssues": sorted(reconcile),
+    }
+
+
+def epic_search(key: str, reconcile: Iterable[int]) -> dict:
+    """The body of a one-search snapshot of an epic whose id is known."""
+    return {
+        "jql": f"key = {key} OR parent = {key} ORDER BY created ASC",
+        "fields": EPIC_FIELDS.split(","),
+        "maxResults": 100,
+        "properties": ["pilotgate.gate"],
+        "reconcileIssues": sorted(reconcile),
+    }

@@ -174,11 +174,10 @@ def test_gates_are_created_before_other_actions_and_outcomes_keep_the_planned_or
     snap = snapshot(jira, [issue("PG-2", "10002", parent="PG-1")])
     add("POST", "issue/PG-2/comment", comment("30001", TEXT, properties=MARKER), status=201)
     add("POST", "issue/bulk", {"issues": [{"id": "3000", "key": "PG-20"}], "errors": []}, status=201)
-    add("PUT", "issue/PG-1/properties/pilotgate.gates", status=201)
     gate = GateSpec("success-metric", "Gate", "", frozenset(), None, ("PG-2",))
 
     outcomes = jira.apply(snap, [UpsertComment("PG-2", TEXT, "work_started_early"), CreateGates("PG-1", (gate,))])
 
     assert [type(o.action).__name__ for o in outcomes] == ["UpsertComment", "CreateGates"]
     assert [path for _, path, _ in sent()] == [
-        "issue/bulk", "issue/PG-1/properties/pilotgate.gates", "issue/PG-2/comment"]
+        "issue/bulk", "issue/PG-2/comment"]

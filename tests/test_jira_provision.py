@@ -52,8 +52,8 @@ def existing_gates(*gates: str) -> list[dict]:
     return [issue(f"PG-{10 + n}", f"200{n}", parent="PG-1", gate=g) for n, g in enumerate(GATES) if g in gates]
 
 
-def snapshot_with(jira, children: list[dict], recorded: dict | None = None):
-    add("GET", "issue/PG-1", epic(properties=recorded))
+def snapshot_with(jira, children: list[dict]):
+    add("GET", "issue/PG-1", epic())
     add("POST", "search/jql", page(children))
     snap = jira.snapshot("PG-1")
     responses.calls.reset()
@@ -70,16 +70,11 @@ def test_epic_missing_all_four_gates_gets_them_in_one_bulk_create():
     snap = snapshot_with(jira, work_tickets())
     add("POST", "issue/bulk", created(("PG-20", "3000"), ("PG-21", "3001"), ("PG-22", "3002"), ("PG-23", "3003")),
         status=201)
-    add("PUT", "issue/PG-1/properties/pilotgate.gates", status=201)
 
     [outcome] = jira.apply(snap, [CreateGates("PG-1", tuple(spec(g) for g in GATES))])
 
     assert outcome.done and outcome.created_keys == ("PG-20", "PG-21", "PG-22", "PG-23")
-    recorded = {g: {"key": f"PG-{20 + n}", "id": f"300{n}"} for n, g in enumerate(GATES)}
-    assert sent() == [
-        ("POST", "issue/bulk", {"issueUpdates": [wire(g) for g in GATES]}),
-        ("PUT", "issue/PG-1/properties/pilotgate.gates", {"gates": recorded}),
-    ]
+    assert sent() == [("POST", "issue/bulk", {"issueUpdates": [wire(g) for g in GATES]})]
     assert memory.gate_tickets(Tracker.JIRA, "PG-1") == {g: f"PG-{20 + n}" for n, g in enumerate(GATES)}
     assert memory.gate_refs(Tracker.JIRA, "PG-1")["success-metric"] == "3000"
 
@@ -89,20 +84,17 @@ def test_epic_missing_one_gate_gets_only_that_one():
     jira, memory, _ = connector()
     snap = snapshot_with(jira, work_tickets() + existing_gates(*GATES[:3]))
     add("POST", "issue/bulk", created(("PG-20", "3003")), status=201)
-    add("PUT", "issue/PG-1/properties/pilotgate.gates", status=200)
 
     [outcome] = jira.apply(snap, [CreateGates("PG-1", tuple(spec(g) for g in GATES))])
 
     assert outcome.created_keys == ("PG-20",)
     assert sent() == [
         ("POST", "issue/bulk", {"issueUpdates": [wire("operations-owner")]}),
-        ("PUT", "issue/PG-1/properties/pilotgate.gates",
-         {"gates": {"operations-owner": {"key": "PG-20", "id": "3003"}}}),
     ]
 
 
 @responses.activate
-def test_epic_with_every_gate_makes_no_call():
+def test_epic_with_every_gate_makes_no_call_even_when_the_ledger_knows_none():
     jira, _, _ = connector()
     snap = snapshot_with(jira, work_tickets() + existing_gates(*GATES))
 
@@ -117,7 +109,6 @@ def test_second_provisioning_changes_nothing_although_search_lags_behind():
     jira, memory, _ = connector()
     snap = snapshot_with(jira, work_tickets())
     add("POST", "issue/bulk", created(*((f"PG-{20 + n}", f"300{n}") for n in range(4))), status=201)
-    add("PUT", "issue/PG-1/properties/pilotgate.gates", status=201)
     jira.apply(snap, [CreateGates("PG-1", tuple(spec(g) for g in GATES))])
     responses.calls.reset()
 
@@ -131,8 +122,9 @@ def test_second_provisioning_changes_nothing_although_search_lags_behind():
 
     add("GET", "issue/PG-1", epic())
     responses.add_callback("POST", API + "search/jql", callback=lagging_search)
-    again = jira.snapshot("PG-1")
-    outcomes = jira.apply(again, [CreateGates("PG-1", tuple(spec(g) for g in GATES))])
+    restarted, _, _ = connector(memory)  # a new process: only the ledger remembers the gates
+    again = restarted.snapshot("PG-1")
+    outcomes = restarted.apply(again, [CreateGates("PG-1", tuple(spec(g) for g in GATES))])
 
     assert set(again.gates()) == set(GATES)
     assert not outcomes[0].done
@@ -143,19 +135,6 @@ def test_second_provisioning_changes_nothing_although_search_lags_behind():
 
 
 @responses.activate
-def test_gates_recorded_on_the_epic_prevent_duplicates_when_the_ledger_is_lost():
-    jira, _, _ = connector(DictMemory())
-    recorded = {"pilotgate.gates": {"gates": {g: {"key": f"PG-{20 + n}", "id": f"300{n}"}
-                                              for n, g in enumerate(GATES)}}}
-    snap = snapshot_with(jira, work_tickets(), recorded)  # search shows none of the gates yet
-
-    [outcome] = jira.apply(snap, [CreateGates("PG-1", tuple(spec(g) for g in GATES))])
-
-    assert not outcome.done
-    assert sent() == []
-
-
-@responses.activate
 def test_partial_failure_keeps_what_was_created_and_reports_jiras_reason():
     jira, memory, _ = connector()
     snap = snapshot_with(jira, work_tickets())
@@ -163,7 +142,6 @@ def test_partial_failure_keeps_what_was_created_and_reports_jiras_reason():
     answer["errors"] = [{"failedElementNumber": 2, "status": 400, "elementErrors": {
         "errorMessages": [], "errors": {"duedate": "Due date is not on the appropriate screen."}}}]
     add("POST", "issue/bulk", answer, status=201)
-    add("PUT", "issue/PG-1/properties/pilotgate.gates", status=201)
 
     [outcome] = jira.apply(snap, [CreateGates("PG-1", tuple(spec(g) for g in GATES))])
 
@@ -185,7 +163,6 @@ def test_links_are_added_after_the_create_where_the_create_screen_lacks_them():
     add("POST", "issue/bulk", created(("PG-20", "3000")), status=201)
     for _ in WORK:
         add("POST", "issueLink", status=201)
-    add("PUT", "issue/PG-1/properties/pilotgate.gates", status=201)
 
     [outcome] = jira.apply(snap, [CreateGates("PG-1", (spec("success-metric"),))])
 
@@ -195,8 +172,6 @@ def test_links_are_added_after_the_create_where_the_create_screen_lacks_them():
         ("POST", "issue/bulk", {"issueUpdates": [wire("success-metric", links=False)]}),
         *[("POST", "issueLink", {"type": {"name": "Blocks"}, "inwardIssue": {"key": "PG-20"},
                                  "outwardIssue": {"key": key}}) for key in WORK],
-        ("PUT", "issue/PG-1/properties/pilotgate.gates",
-         {"gates": {"success-metric": {"key": "PG-20", "id": "3000"}}}),
     ]
 
 
@@ -224,13 +199,12 @@ def test_create_that_times_out_but_happened_is_recorded_from_a_fresh_read():
     responses.add("POST", API + "issue/bulk", body=requests.ConnectionError("connection reset"))
     made = [issue(f"PG-{20 + n}", f"300{n}", parent="PG-1", gate=g) for n, g in enumerate(GATES)]
     add("POST", "search/jql", page(work_tickets() + made))
-    add("PUT", "issue/PG-1/properties/pilotgate.gates", status=201)
 
     [outcome] = jira.apply(snap, [CreateGates("PG-1", tuple(spec(g) for g in GATES))])
 
     assert outcome.done and outcome.created_keys == ("PG-20", "PG-21", "PG-22", "PG-23")
     assert [(method, path) for method, path, _ in sent()] == [
-        ("POST", "issue/bulk"), ("POST", "search/jql"), ("PUT", "issue/PG-1/properties/pilotgate.gates")]
+        ("POST", "issue/bulk"), ("POST", "search/jql")]
     assert memory.gate_tickets(Tracker.JIRA, "PG-1")["operations-owner"] == "PG-23"
 
 
@@ -241,7 +215,6 @@ def test_more_than_fifty_gates_are_sent_in_bulk_requests_of_fifty():
     many = tuple(GateSpec(f"g{n}", f"Gate {n}", "", frozenset(), None, ()) for n in range(51))
     add("POST", "issue/bulk", created(*((f"PG-{100 + n}", str(5000 + n)) for n in range(50))), status=201)
     add("POST", "issue/bulk", created(("PG-150", "5050")), status=201)
-    add("PUT", "issue/PG-1/properties/pilotgate.gates", status=201)
 
     [outcome] = jira.apply(snap, [CreateGates("PG-1", many)])
 

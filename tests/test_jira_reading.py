@@ -7,18 +7,17 @@ import json
 import pytest
 import responses
 
-from connectors.base import DictMemory, PermanentError
+from connectors.base import DictMemory, NotFound, PermanentError
 from plugin.model import StatusCategory, Tracker
 from tests.jira_payloads import (
     API, BOT, EPIC_FIELDS, HUMAN, PILOTS, add, children_search, comment, connector, epic, epic_get,
-    issue, page, sent,
+    epic_of_search, epic_search, issue, page, sent, ticket_get,
 )
 
 PILOT_SEARCH = {
     "jql": f"({PILOTS}) ORDER BY key ASC",
     "fields": EPIC_FIELDS.split(","),
     "maxResults": 100,
-    "properties": ["pilotgate.gates"],
 }
 
 
@@ -102,8 +101,7 @@ def test_snapshot_reads_the_epic_and_its_children_in_two_calls():
     memory.record_gate(Tracker.JIRA, "PG-1", "success-metric", "PG-7", "10007")
     memory.record_comment(Tracker.JIRA, "PG-3", "30002")
     jira, _, _ = connector(memory)
-    recorded = {"pilotgate.gates": {"gates": {"operations-owner": {"key": "PG-8", "id": "10008"}}}}
-    add("GET", "issue/PG-1", epic("PG-1", "10001", properties=recorded))
+    add("GET", "issue/PG-1", epic("PG-1", "10001"))
     add("POST", "search/jql", page([
         issue("PG-2", "10002", parent="PG-1", category="indeterminate", blocked_by=["PG-7"],
               comments=[comment("30001", "Pilot Gate: gates open", author=BOT)]),
@@ -116,7 +114,7 @@ def test_snapshot_reads_the_epic_and_its_children_in_two_calls():
 
     assert sent() == [
         ("GET", "issue/PG-1", epic_get()),
-        ("POST", "search/jql", children_search(["PG-1"], [10007, 10008])),
+        ("POST", "search/jql", children_search(["PG-1"], [10007])),
     ]
     assert snap.key == "PG-1" and snap.ticket.issue_type == "Epic"
     work = snap.child("PG-2")
@@ -156,34 +154,88 @@ def test_gate_found_by_label_when_its_property_was_removed():
 
 
 @responses.activate
-def test_epic_of_a_child_is_its_pilot_parent():
+def test_epic_of_a_work_ticket_is_its_pilot_parent_read_with_every_sibling_in_one_search():
     jira, _, _ = connector()
-    add("GET", "issue/PG-2", issue("PG-2", "10002", parent="PG-1"))
-    add("POST", "search/jql", page([epic("PG-1", "10001")]))
+    ticket = issue("PG-2", "10002", parent="PG-1", category="indeterminate")
+    add("GET", "issue/PG-2", ticket)
+    add("POST", "search/jql", page([epic("PG-1", "10001"), issue("PG-3", "10003", parent="PG-1")]))
 
     assert jira.epic_of("PG-2") == "PG-1"
-    parent_id = int(issue("PG-2", "10002", parent="PG-1")["fields"]["parent"]["id"])
-    assert sent() == [
-        ("GET", "issue/PG-2", {"fields": "parent"}),
-        ("POST", "search/jql", {**PILOT_SEARCH, "jql": f"({PILOTS}) AND key in (PG-2, PG-1)",
-                                "reconcileIssues": sorted([10002, parent_id])}),
+    snap = jira.snapshot("PG-1")
+
+    assert [(c.key, c.category) for c in snap.children] == [
+        ("PG-2", StatusCategory.IN_PROGRESS), ("PG-3", StatusCategory.NEW)]
+    parent_id = int(ticket["fields"]["parent"]["id"])
+    assert sent() == [  # the search leaves the ticket out: in its answer, the ticket would be a pilot
+        ("GET", "issue/PG-2", ticket_get()),
+        ("POST", "search/jql", epic_of_search(["PG-2", "PG-1"], [10002, parent_id], PILOTS, work=True)),
     ]
 
 
 @responses.activate
-def test_snapshot_right_after_epic_of_reads_only_the_children():
+def test_epic_of_the_epic_itself_reads_its_children_so_the_snapshot_sends_nothing():
+    memory = DictMemory()
+    memory.record_gate(Tracker.JIRA, "PG-1", "success-metric", "PG-7", "10007")
+    jira, _, _ = connector(memory)
+    add("GET", "issue/PG-1", epic("PG-1", "10001"))
+    add("POST", "search/jql", page([epic("PG-1", "10001"), issue("PG-2", "10002", parent="PG-1"),
+                                    issue("PG-7", "10007", parent="PG-1", gate="success-metric")]))
+
+    assert jira.epic_of("PG-1") == "PG-1"
+    snap = jira.snapshot("PG-1")
+
+    assert [c.key for c in snap.children] == ["PG-2", "PG-7"] and list(snap.gates()) == ["success-metric"]
+    assert sent() == [
+        ("GET", "issue/PG-1", ticket_get()),
+        ("POST", "search/jql", epic_of_search(["PG-1"], [10001, 10007], PILOTS)),
+    ]
+
+
+@responses.activate
+def test_epic_of_a_parent_with_many_children_asks_about_the_candidates_alone_after_one_page():
     jira, _, _ = connector()
-    add("GET", "issue/PG-2", issue("PG-2", "10002", parent="PG-1"))
+    add("GET", "issue/OPS-1", issue("OPS-1", "20001", issuetype="Epic"))
+    add("POST", "search/jql", page([issue(f"OPS-{n}", str(20000 + n), parent="OPS-1") for n in range(2, 102)],
+                                   token="more-children"))
+    add("POST", "search/jql", page([]))
+
+    assert jira.epic_of("OPS-1") is None
+    assert sent()[2] == ("POST", "search/jql", {
+        "jql": f"({PILOTS}) AND key in (OPS-1)", "fields": EPIC_FIELDS.split(","), "maxResults": 100,
+        "reconcileIssues": [20001]})
+    assert len(sent()) == 3  # not a page more, however many children the epic has
+
+
+@responses.activate
+def test_snapshot_right_after_epic_of_found_the_parent_of_an_epic_reads_only_the_children_then_by_id():
+    jira, _, _ = connector()
+    add("GET", "issue/PG-2", issue("PG-2", "10002", issuetype="Epic", parent="PG-1"))
     add("POST", "search/jql", page([epic("PG-1", "10001")]))
     add("POST", "search/jql", page([issue("PG-2", "10002", parent="PG-1")]))
-    add("GET", "issue/PG-1", epic())
-    add("POST", "search/jql", page([issue("PG-2", "10002", parent="PG-1")]))
+    add("POST", "search/jql", page([epic("PG-1", "10001"), issue("PG-2", "10002", parent="PG-1")]))
 
     assert jira.epic_of("PG-2") == "PG-1"
     assert [c.key for c in jira.snapshot("PG-1").children] == ["PG-2"]
     assert sent()[2:] == [("POST", "search/jql", children_search(["PG-1"]))]
-    jira.snapshot("PG-1")  # the epic read by epic_of stands in once only
-    assert [path for _, path, _ in sent()[3:]] == ["issue/PG-1", "search/jql"]
+    again = jira.snapshot("PG-1")  # the epic read by epic_of stands in once only; its id is known now
+    assert again.ticket.key == "PG-1" and [c.key for c in again.children] == ["PG-2"]
+    assert sent()[3:] == [("POST", "search/jql", epic_search("PG-1", [10001]))]
+
+
+@responses.activate
+def test_snapshot_by_id_of_an_epic_deleted_since_answers_not_found():
+    jira, _, _ = connector()
+    add("GET", "issue/PG-1", epic())
+    add("POST", "search/jql", page([]))
+    jira.snapshot("PG-1")
+    add("POST", "search/jql", {"errorMessages": ["An issue with key 'PG-1' does not exist for field 'key'."],
+                               "errors": {}}, status=400)
+    add("GET", "issue/PG-1", {"errorMessages": ["Issue does not exist or you do not have permission to see it."],
+                              "errors": {}}, status=404)
+
+    with pytest.raises(NotFound):
+        jira.snapshot("PG-1")
+    assert [(method, path) for method, path, _ in sent()[2:]] == [("POST", "search/jql"), ("GET", "issue/PG-1")]
 
 
 @responses.activate
