@@ -10,7 +10,7 @@ from typing import Callable, Iterator, Sequence
 import requests
 from github import Auth, Github
 
-from connectors.base import Memory, NotFound, Outcome, PermanentError, split_keys
+from connectors.base import Memory, NotFound, Outcome, PermanentError, TrackerError, TransientError, split_keys
 from connectors.github_graphql import (
     CONTENT_NODE,
     EPIC_OF,
@@ -19,6 +19,7 @@ from connectors.github_graphql import (
     PROJECT_ITEM,
     SEARCH_EPICS,
     EpicFacts,
+    RepoFacts,
     epics_by_key,
     is_pilot,
     node_key,
@@ -27,7 +28,8 @@ from connectors.github_graphql import (
 )
 from connectors.github_http import GitHubHttp
 from connectors.github_markers import COMMENT_MARKER, NOTE_MARKER, split_key
-from connectors.github_writes import CommentWriter, GateProvisioner, GateRef
+from connectors.github_ids import GateRef, IdBook
+from connectors.github_writes import CommentWriter, GateProvisioner, LinkBatch
 from plugin.config import GitHubConfig
 from plugin.model import (
     Action,
@@ -67,6 +69,7 @@ class GitHubConnector:
         self._gates = GateProvisioner(self.http, memory)
         self._comments = CommentWriter(self.http, memory)
         self._facts: dict[str, EpicFacts] = {}
+        self._repos: dict[str, RepoFacts] = {}  # lower-case owner/name -> node id and label ids
 
     # reading
 
@@ -112,6 +115,10 @@ class GitHubConnector:
         for i, key in enumerate(keys):
             variables[f"o{i}"], variables[f"r{i}"], variables[f"n{i}"] = split_key(key)
         data = self.http.graphql(epics_by_key(len(keys)), variables)
+        for i in range(len(keys)):
+            repository = data.get(f"e{i}")
+            if repository and repository.get("id"):
+                self._repos[repository["nameWithOwner"].lower()] = RepoFacts.from_node(repository)
         return [self._remember(((data.get(f"e{i}") or {}).get("issue"))) for i in range(len(keys))]
 
     def _search_epics(self, repos: Sequence[str]) -> Iterator[Epic]:
@@ -148,31 +155,42 @@ class GitHubConnector:
     def apply(self, epic: Epic, actions: Sequence[Action]) -> list[Outcome]:
         """Gates first (later actions may name them), then links, labels, comments, statuses.
 
-        A refused action (PermanentError) becomes a not-done Outcome so the others still happen;
-        TransientError propagates: the whole batch is safe to repeat.
+        The gates are created in one GraphQL request; every link they and the AddBlocksLink actions need
+        goes out in one more, before the first label, comment or status. A refused action
+        (PermanentError) becomes a not-done Outcome so the others still happen; TransientError
+        propagates once what succeeded is recorded: the whole batch is safe to repeat.
         """
         facts = self._facts.get(epic.key) or _facts_from(epic)
+        ids = IdBook(self.http, self._repos, epic)
+        links = LinkBatch()
         problems: list[str] = []
         outcomes: dict[int, Outcome] = {}
+        pending: dict[int, TrackerError] = {}  # CreateGates index -> error to report once links are sent
         for index in sorted(range(len(actions)), key=lambda i: _APPLY_ORDER[type(actions[i])]):
             action = actions[index]
+            if (links or pending) and not isinstance(action, (CreateGates, AddBlocksLink)):
+                self._send_links(actions, links, outcomes, pending)
             try:
-                outcomes[index] = self._apply_one(epic, facts, action, problems)
+                outcomes[index] = self._apply_one(epic, facts, action, problems, ids, links, index, pending)
             except PermanentError as err:
                 log.warning("github: %s on %s refused: %s", type(action).__name__, epic.key, err)
                 outcomes[index] = Outcome(action, done=False, reason=f"refused: {err}")
+        self._send_links(actions, links, outcomes, pending)
         if problems:
             self._note_limits(epic, facts, problems)
         return [outcomes[i] for i in range(len(actions))]
 
-    def _apply_one(self, epic: Epic, facts: EpicFacts, action: Action, problems: list[str]) -> Outcome:
+    def _apply_one(self, epic: Epic, facts: EpicFacts, action: Action, problems: list[str], ids: IdBook,
+                   links: LinkBatch, index: int, pending: dict[int, TrackerError]) -> Outcome:
         if isinstance(action, CreateGates):
-            created, found = self._gates.create(epic, facts, action)
-            problems += found
-            reason = "; ".join(found) or ("" if created else "gates already exist")
-            return Outcome(action, done=bool(created), reason=reason, created_keys=tuple(created))
+            result = self._gates.create(epic, facts, action, ids, links, index)
+            problems += result.problems
+            if result.error is not None:
+                pending[index] = result.error
+            reason = "; ".join(result.problems) or ("" if result.created else "gates already exist")
+            return Outcome(action, done=bool(result.created), reason=reason, created_keys=tuple(result.created))
         if isinstance(action, AddBlocksLink):
-            return self._add_blocks_link(epic, facts, action, problems)
+            return self._add_blocks_link(epic, facts, action, problems, ids, links, index)
         if isinstance(action, UpsertComment):
             result, comment_id = self._comments.upsert(action.ticket_key, COMMENT_MARKER, action.body,
                                                        facts.comments.get(action.ticket_key))
@@ -182,8 +200,9 @@ class GitHubConnector:
             return self._add_label(epic, action)
         return self._set_check(epic, action)
 
-    def _add_blocks_link(self, epic: Epic, facts: EpicFacts, action: AddBlocksLink,
-                         problems: list[str]) -> Outcome:
+    def _add_blocks_link(self, epic: Epic, facts: EpicFacts, action: AddBlocksLink, problems: list[str],
+                         ids: IdBook, links: LinkBatch, index: int) -> Outcome:
+        """Queued on `links`; the Outcome is replaced by what GitHub answers when the batch is sent."""
         blocked = epic.child(action.blocked_key)
         if blocked is not None and action.blocker_key in blocked.blocked_by:
             return Outcome(action, done=False, reason="already linked")
@@ -192,24 +211,48 @@ class GitHubConnector:
             problems.append(f"{action.blocker_key} could not be marked as blocking {action.blocked_key}: "
                             f"GitHub allows at most {MAX_DEPENDENCIES} dependencies of each kind per issue")
             return Outcome(action, done=False, reason="dependency limit reached")
-        self._gates.add_blocked_by(self._gate_ref(epic, action.blocker_key), action.blocked_key)
+        self._learn_gate_ref(epic, ids, action.blocker_key)
+        ids.resolve(action.blocker_key.split("#", 1)[0], issues=[action.blocker_key, action.blocked_key])
+        links.blocked_by(ids.issue(action.blocker_key), ids.issue(action.blocked_key), index)
         facts.blocked_by[action.blocked_key] = facts.blocked_by.get(action.blocked_key, 0) + 1
         facts.blocking[action.blocker_key] = facts.blocking.get(action.blocker_key, 0) + 1
         return Outcome(action, done=True)
 
-    def _gate_ref(self, epic: Epic, key: str) -> GateRef:
-        """The database id the dependencies API needs: from the snapshot, the ledger, or one GET."""
-        child = epic.child(key)
-        if child is not None and child.ref:
-            return GateRef.parse(key, child.ref)
-        ledger = self.memory.gate_tickets(Tracker.GITHUB, epic.key)
+    def _learn_gate_ref(self, epic: Epic, ids: IdBook, key: str) -> None:
+        """A gate the snapshot does not show yet: its ids from the ledger, so no lookup is needed."""
+        if key in ids.issues:
+            return
         refs = self.memory.gate_refs(Tracker.GITHUB, epic.key)
-        for gate, ticket in ledger.items():
-            if ticket == key and gate in refs:
-                return GateRef.parse(key, refs[gate])
-        owner, repo, number = split_key(key)
-        issue = self.http.get(f"/repos/{owner}/{repo}/issues/{number}")
-        return GateRef(key, issue["id"], issue.get("node_id", ""))
+        for gate, ticket in self.memory.gate_tickets(Tracker.GITHUB, epic.key).items():
+            if ticket == key and gate in refs and refs[gate].partition(":")[2]:
+                ids.remember(GateRef.parse(key, refs[gate]))
+
+    def _send_links(self, actions: Sequence[Action], links: LinkBatch, outcomes: dict[int, Outcome],
+                    pending: dict[int, TrackerError]) -> None:
+        """Sends the queued links; settles the Outcomes that waited for them. A link whose fate is unknown
+        or that was rate limited raises TransientError after the others are settled."""
+        retry: TrackerError | None = None
+        refused: dict[int, list[str]] = {}
+        for link, failure in links.send(self.http):
+            if isinstance(failure, TransientError):
+                retry = retry or failure
+            elif failure is not None:
+                log.warning("github: link %s refused: %s", link.about, failure)
+                refused.setdefault(link.owner, []).append(f"{link.about}: {failure}")
+        for index, error in pending.items():  # gates GitHub refused to create
+            refused.setdefault(index, []).insert(0, f"gates refused: {error}")
+        retry = retry or next((e for e in pending.values() if isinstance(e, TransientError)), None)
+        pending.clear()
+        if retry is not None:
+            raise retry
+        for index, reasons in refused.items():
+            before = outcomes[index]
+            if isinstance(actions[index], AddBlocksLink):
+                outcomes[index] = Outcome(actions[index], done=False, reason=f"refused: {reasons[0]}")
+            else:
+                reason = "; ".join(filter(None, [before.reason, *reasons]))
+                outcomes[index] = Outcome(actions[index], done=before.done, reason=reason,
+                                          created_keys=before.created_keys)
 
     def _add_label(self, epic: Epic, action: AddLabel) -> Outcome:
         ticket = epic.ticket if epic.key == action.ticket_key else epic.child(action.ticket_key)

@@ -14,6 +14,7 @@ EPICS_PER_QUERY = 25  # 25 epics x 100 sub-issues x their connections stays unde
 MAX_SUB_ISSUES = 100  # GitHub's limit per parent, so one page always holds every child
 MAX_DEPENDENCIES = 50  # GitHub's limit per relationship kind
 LAST_COMMENTS = 20
+REPOSITORY_LABELS = 100  # one page; a label not among them is looked up by name
 
 _ISSUE_FRAGMENTS = f"""
 fragment PilotIssue on Issue {{
@@ -94,13 +95,62 @@ query ContentIssue($id: ID!) {
 
 
 def epics_by_key(count: int) -> str:
-    """One query reading `count` epics by owner/name/number, aliased e0..eN (variables o_i, r_i, n_i)."""
+    """One query reading `count` epics by owner/name/number, aliased e0..eN (variables o_i, r_i, n_i).
+
+    Each alias also reads the repository's id and first labels: what creating gates by GraphQL needs.
+    """
     params = ", ".join(f"$o{i}: String!, $r{i}: String!, $n{i}: Int!" for i in range(count))
     fields = "\n".join(
-        f"  e{i}: repository(owner: $o{i}, name: $r{i}) {{ issue(number: $n{i}) {{ ...PilotEpic }} }}"
+        f"  e{i}: repository(owner: $o{i}, name: $r{i}) {{ ...RepositoryFacts issue(number: $n{i}) {{ ...PilotEpic }} }}"
         for i in range(count)
     )
-    return _ISSUE_FRAGMENTS + f"\nquery PilotEpicsByKey({params}) {{\n{fields}\n}}\n"
+    return _ISSUE_FRAGMENTS + _REPOSITORY_FRAGMENT + f"\nquery PilotEpicsByKey({params}) {{\n{fields}\n}}\n"
+
+
+_REPOSITORY_FRAGMENT = f"""
+fragment RepositoryFacts on Repository {{
+  id
+  nameWithOwner
+  labels(first: {REPOSITORY_LABELS}) {{ totalCount nodes {{ id name }} }}
+}}
+"""
+
+
+def lookup(labels: int, issues: int) -> str:
+    """Ids creating and linking gates need that no snapshot gave: the repository's and `labels` label ids
+    (variables owner, name, l_i), and `issues` issues by key with their parent (variables o_i, r_i, n_i)."""
+    params = ["$owner: String!", "$name: String!"] + [f"$l{i}: String!" for i in range(labels)]
+    params += [f"$o{i}: String!, $r{i}: String!, $n{i}: Int!" for i in range(issues)]
+    named = " ".join(f"l{i}: label(name: $l{i}) {{ id name }}" for i in range(labels))
+    fields = [f"  repo: repository(owner: $owner, name: $name) {{ id nameWithOwner {named} }}"]
+    fields += [f"  i{i}: repository(owner: $o{i}, name: $r{i}) {{ issue(number: $n{i}) {{ "
+               f"id databaseId number repository {{ nameWithOwner }} parent {{ id }} }} }}" for i in range(issues)]
+    return f"query GateIds({', '.join(params)}) {{\n" + "\n".join(fields) + "\n}\n"
+
+
+def create_issues(count: int) -> str:
+    """`count` aliased createIssue mutations g0..gN, one CreateIssueInput variable each."""
+    params = ", ".join(f"$g{i}: CreateIssueInput!" for i in range(count))
+    fields = "\n".join(f"  g{i}: createIssue(input: $g{i}) {{ issue {{ id databaseId number }} }}"
+                       for i in range(count))
+    return f"mutation CreateGates({params}) {{\n{fields}\n}}\n"
+
+
+def create_labels(count: int) -> str:
+    params = ", ".join(f"$l{i}: CreateLabelInput!" for i in range(count))
+    fields = "\n".join(f"  l{i}: createLabel(input: $l{i}) {{ label {{ id name }} }}" for i in range(count))
+    return f"mutation CreateLabels({params}) {{\n{fields}\n}}\n"
+
+
+LINK_MUTATIONS = {"blocked_by": ("addBlockedBy", "AddBlockedByInput"), "sub_issue": ("addSubIssue", "AddSubIssueInput")}
+
+
+def link_issues(kinds: Sequence[str]) -> str:
+    """One aliased mutation k0..kN per link; `kinds` are keys of LINK_MUTATIONS."""
+    params = ", ".join(f"$k{i}: {LINK_MUTATIONS[kind][1]}!" for i, kind in enumerate(kinds))
+    fields = "\n".join(f"  k{i}: {LINK_MUTATIONS[kind][0]}(input: $k{i}) {{ clientMutationId }}"
+                       for i, kind in enumerate(kinds))
+    return f"mutation LinkGates({params}) {{\n{fields}\n}}\n"
 
 
 def search_query(repositories: Sequence[str], label: str) -> str:
@@ -117,6 +167,21 @@ class EpicFacts:
     blocking: dict[str, int] = field(default_factory=dict)
     comments: dict[str, tuple[int, str]] = field(default_factory=dict)  # ticket key -> (id, text)
     notes: dict[str, tuple[int, str]] = field(default_factory=dict)  # limits notes, same shape
+
+
+@dataclass
+class RepoFacts:
+    """A repository's node id and the label ids known so far (name -> id)."""
+
+    node_id: str
+    labels: dict[str, str] = field(default_factory=dict)
+    all_labels_read: bool = False  # the snapshot's page held every label, so an absent one does not exist
+
+    @classmethod
+    def from_node(cls, node: dict[str, Any]) -> "RepoFacts":
+        page = node.get("labels") or {}
+        labels = {n["name"]: n["id"] for n in page.get("nodes") or () if n}
+        return cls(node["id"], labels, all_labels_read=page.get("totalCount", 0) <= len(labels))
 
 
 def is_pilot(node: dict[str, Any], label: str, epic_type: str | None) -> bool:

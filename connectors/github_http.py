@@ -15,6 +15,9 @@ from connectors.base import NotFound, PermanentError, TrackerError, TransientErr
 API_VERSION = "2022-11-28"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _TRANSIENT_STATUSES = frozenset({408, 409, 425, 429})
+RATE_LIMIT_TYPES = frozenset({"RATE_LIMITED", "RATE_LIMIT"})  # GitHub has sent both spellings
+# GraphQL error types that mean GitHub refused the field: nothing happened and repeating will not help.
+REFUSAL_TYPES = frozenset({"NOT_FOUND", "FORBIDDEN", "UNPROCESSABLE", "INSUFFICIENT_SCOPES", "BAD_REQUEST"})
 
 
 def graphql_url(api_url: str) -> str:
@@ -95,11 +98,32 @@ class GitHubHttp:
             answer = self._send("POST", self.graphql_url, label, {"query": query, "variables": dict(variables)},
                                 None, True, spaced=False)
             errors = answer.get("errors") or []
-            if any(e.get("type") == "RATE_LIMITED" for e in errors) and attempt < self._max_retries:
+            if any(e.get("type") in RATE_LIMIT_TYPES for e in errors) and attempt < self._max_retries:
                 self._sleep(60.0 * 2**attempt)
                 continue
             return _graphql_data(answer, errors, label)
         raise TransientError("GitHub GraphQL rate limit did not clear", retry_after=60.0, request=label)
+
+    def mutate(self, query: str, variables: Mapping[str, Any]) -> "Mutated":
+        """One request carrying aliased mutations, spaced like every write and never repeated blindly.
+
+        Rate-limited requests (HTTP 403/429, or a RATE_LIMITED answer without data) were not carried out
+        and are retried; a timeout or 5xx raises TransientError with `status` (None for a timeout): any
+        of the mutations may have happened. Otherwise the answer is returned alias by alias.
+        """
+        label = f"POST /graphql {_operation_name(query)}"
+        for attempt in range(self._max_retries + 1):
+            with self._write_lock:
+                answer = self._send("POST", self.graphql_url, label, {"query": query, "variables": dict(variables)},
+                                    None, False, spaced=True)
+            errors = answer.get("errors") or []
+            if answer.get("data") is None and any(e.get("type") in RATE_LIMIT_TYPES for e in errors):
+                if attempt < self._max_retries:
+                    self._sleep(60.0 * 2**attempt)
+                    continue
+                raise TransientError("GitHub GraphQL rate limit did not clear", retry_after=60.0, request=label)
+            return Mutated(answer.get("data") or {}, errors, label)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _send(self, method, url, label, body, params, retry_ambiguous, *, spaced) -> Any:
         for attempt in range(self._max_retries + 1):
@@ -184,6 +208,46 @@ class GitHubHttp:
     def _backoff(self, attempt: int) -> float:
         base = float(2**attempt)
         return base + base * self._jitter()
+
+
+class Mutated:
+    """What one multi-mutation request did, alias by alias: a payload, or why there is none."""
+
+    def __init__(self, data: Mapping[str, Any], errors: list[dict], request: str) -> None:
+        self.data = data
+        self.errors = errors
+        self.request = request
+
+    def payload(self, alias: str) -> dict | None:
+        return self.data.get(alias)
+
+    def failure(self, alias: str) -> TrackerError | None:
+        """None when the alias succeeded. Else PermanentError when GitHub refused it, TransientError with
+        retry_after when it was rate limited, and TransientError without a status when its fate is unknown
+        (an error GitHub does not type, such as a timeout inside GraphQL): it may have happened."""
+        if self.data.get(alias) is not None:
+            return None
+        mine = [e for e in self.errors if (e.get("path") or [None])[0] == alias]
+        mine = mine or [e for e in self.errors if not e.get("path")]
+        text = "; ".join(str(e.get("message")) for e in mine) or "no answer for this mutation"
+        message = f"GitHub GraphQL {alias}: {text}"
+        if any(e.get("type") in RATE_LIMIT_TYPES or _is_content_limit(e) for e in mine):
+            return TransientError(message, retry_after=60.0, status=429, request=self.request)
+        if mine and all(e.get("type") in REFUSAL_TYPES or _is_invalid_document(e) for e in mine):
+            return (NotFound if all(e.get("type") == "NOT_FOUND" for e in mine) else PermanentError)(
+                message, request=self.request)
+        return TransientError(message, request=self.request)
+
+
+def _is_content_limit(error: dict) -> bool:
+    """GitHub's content-creation limit on a mutation, e.g. createIssue "was submitted too quickly"."""
+    message = str(error.get("message", "")).lower()
+    return "submitted too quickly" in message or "secondary rate limit" in message
+
+
+def _is_invalid_document(error: dict) -> bool:
+    """Validation errors (GitHub adds `extensions.code`): the document ran not at all."""
+    return bool((error.get("extensions") or {}).get("code"))
 
 
 def _seconds(value: str | None) -> float | None:

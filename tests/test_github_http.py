@@ -166,3 +166,48 @@ def test_an_exhausted_graphql_budget_does_not_stall_rest_calls(gh):
     client.get(f"/repos/{REPO}/issues/8")
 
     assert clock.sleeps == []
+
+
+MUTATION = "mutation LinkGates($k0: AddBlockedByInput!) { k0: addBlockedBy(input: $k0) { clientMutationId } }"
+LINK = {"k0": {"issueId": "I_7", "blockingIssueId": "I_21"}}
+
+
+def test_mutation_requests_are_spaced_a_second_apart_and_a_rate_limited_one_is_sent_again(gh):
+    clock = FakeClock()
+    gh.post(GRAPHQL, json={"errors": [{"type": "RATE_LIMIT", "message": "API rate limit already exceeded"}]})
+    graphql_answer(gh, {"k0": {"clientMutationId": None}})
+    graphql_answer(gh, {"k0": {"clientMutationId": None}})
+    client = http(clock)
+
+    first = client.mutate(MUTATION, LINK)
+    second = client.mutate(MUTATION, LINK)
+
+    assert (first.failure("k0"), second.failure("k0")) == (None, None)
+    assert clock.sleeps == [60.0, 1.0]  # the rate-limit wait, then the spacing before the next mutation
+
+
+def test_a_mutation_request_that_failed_with_5xx_is_not_sent_again(gh):
+    gh.post(GRAPHQL, status=502, json={"message": "Server Error"})
+    with pytest.raises(TransientError, match="502") as raised:
+        http(FakeClock()).mutate(MUTATION, LINK)
+    assert raised.value.status == 502 and len(gh.calls) == 1
+
+
+@pytest.mark.parametrize("error, kind, retry_after", [
+    ({"type": "NOT_FOUND", "message": "Could not resolve to a node"}, NotFound, None),
+    ({"type": "FORBIDDEN", "message": "Resource not accessible by integration"}, PermanentError, None),
+    ({"type": "UNPROCESSABLE", "message": "was submitted too quickly"}, TransientError, 60.0),
+    ({"message": "Something went wrong while executing your query. This may be the result of a timeout"},
+     TransientError, None),
+], ids=["not-found", "forbidden", "content-limit", "unknown-fate"])
+def test_each_alias_of_a_mutation_answer_is_judged_on_its_own_errors(gh, error, kind, retry_after):
+    gh.post(GRAPHQL, json={"data": {"k0": None, "k1": {"clientMutationId": None}},
+                           "errors": [{**error, "path": ["k0"]}]})
+    answer = http(FakeClock()).mutate(MUTATION.replace("$k0: AddBlockedByInput!", "$k0: AddBlockedByInput!, "
+                                                       "$k1: AddBlockedByInput!").replace(
+        "{ clientMutationId } }", "{ clientMutationId } k1: addBlockedBy(input: $k1) { clientMutationId } }"),
+        {**LINK, "k1": LINK["k0"]})
+
+    failure = answer.failure("k0")
+    assert type(failure) is kind and getattr(failure, "retry_after", None) == retry_after
+    assert answer.failure("k1") is None and error["message"] in str(failure)

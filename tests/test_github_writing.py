@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
 
+import pytest
 import requests
+
+from connectors.base import TransientError
 
 from connectors.base import DictMemory
 from plugin.model import (
     AddBlocksLink, AddLabel, CreateGates, GateSpec, SetCheck, Tracker, UpsertComment,
 )
 from tests.github_nodes import (
-    API, REPO, FakeClock, comment, epic_node, gh, graphql_answer, issue_node, make_connector, sent,
+    API, GRAPHQL, REPO, FakeClock, comment, epic_node, gh, graphql_answer, issue_node, make_connector, sent,
 )
 from tests.openapi_github import example
 
@@ -30,55 +35,118 @@ def gate_node(number: int, gate: str, **fields) -> dict:
     return issue_node(number, body=f"<!-- pilotgate:gate={gate} epic={EPIC} -->\n\nBody.", **fields)
 
 
-def snapshot(gh, connector, *children, **fields):
-    graphql_answer(gh, {"e0": {"issue": epic_node(1, tuple(children), **fields)}})
+REPO_ID = "R_kgDOpilots"
+LABEL_IDS = {"ai-pilot": "LA_ai", "pilotgate-gate": "LA_gate"}
+
+
+def repository(labels: dict[str, str] | None = None) -> dict:
+    """The RepositoryFacts fragment as the snapshot reads it."""
+    labels = LABEL_IDS if labels is None else labels
+    return {"id": REPO_ID, "nameWithOwner": REPO,
+            "labels": {"totalCount": len(labels), "nodes": [{"id": i, "name": n} for n, i in labels.items()]}}
+
+
+def snapshot(gh, connector, *children, repo: dict | None = None, **fields):
+    graphql_answer(gh, {"e0": {**(repository() if repo is None else repo), "issue": epic_node(1, tuple(children), **fields)}})
     return connector.snapshot(EPIC)
 
 
-def expect_gate_writes(gh, number: int, gate: str) -> list:
-    """Registers GitHub's answers for one gate and returns the requests it must cause."""
-    created = example("issue", id=9000 + number, node_id=f"I_kwDO{number:04d}", number=number)
-    gh.post(f"{API}/repos/{REPO}/issues", status=201, json=created)
-    gh.post(f"{API}/repos/{REPO}/issues/1/sub_issues", status=201, json=example("issue"))
-    gh.post(f"{API}/repos/{REPO}/issues/7/dependencies/blocked_by", status=201, json=example("issue"))
-    gh.post(f"{API}/repos/{REPO}/issues/8/dependencies/blocked_by", status=201, json=example("issue"))
+def operations(gh) -> list[tuple[str, object]]:
+    """(GraphQL operation name, variables) or (REST method and path, body) of each request after the snapshot."""
+    seen = []
+    for call, (method, path, body) in list(zip(gh.calls, sent(gh)))[1:]:
+        if path == "/graphql":
+            query = json.loads(call.request.body)["query"]
+            seen.append((re.search(r"(query|mutation) (\w+)", query).group(2), body))
+        else:
+            seen.append((f"{method} {path}", body))
+    return seen
+
+
+def node(number: int) -> str:
+    return f"I_kwDO{number:04d}"
+
+
+def created(*numbers: int) -> dict:
+    return {f"g{i}": {"issue": {"id": node(n), "databaseId": 9000 + n, "number": n}} for i, n in enumerate(numbers)}
+
+
+def create_input(gate: str, labels: tuple[str, ...] = ("LA_ai", "LA_gate")) -> dict:
     s = spec(gate)
     due = f" due={DUE.isoformat()}" if s.due else ""
-    return [
-        ("POST", f"/repos/{REPO}/issues", {
-            "title": s.title, "labels": ["ai-pilot", "pilotgate-gate"],
+    return {"repositoryId": REPO_ID, "title": s.title,
             "body": f"<!-- pilotgate:gate={gate} epic={EPIC}{due} -->\n\nBody of {gate}.",
-        }),
-        ("POST", f"/repos/{REPO}/issues/1/sub_issues", {"sub_issue_id": 9000 + number}),
-        ("POST", f"/repos/{REPO}/issues/7/dependencies/blocked_by", {"issue_id": 9000 + number}),
-        ("POST", f"/repos/{REPO}/issues/8/dependencies/blocked_by", {"issue_id": 9000 + number}),
-    ]
+            "labelIds": list(labels), "parentIssueId": node(1)}
 
 
-def test_provisioning_four_missing_gates_creates_links_and_remembers_each(gh):
+def blocked_by(blocker: int, blocked: int) -> dict:
+    return {"issueId": node(blocked), "blockingIssueId": node(blocker)}
+
+
+def linked(count: int) -> dict:
+    return {f"k{i}": {"clientMutationId": None} for i in range(count)}
+
+
+def test_provisioning_four_missing_gates_is_one_create_request_and_one_link_request(gh):
     memory, clock = DictMemory(), FakeClock()
     connector = make_connector(memory, clock)
     epic = snapshot(gh, connector, issue_node(7), issue_node(8))
-    expected = [call for n, gate in enumerate(GATES, start=21) for call in expect_gate_writes(gh, n, gate)]
+    graphql_answer(gh, created(21, 22, 23, 24))
+    graphql_answer(gh, linked(8))
 
     outcomes = connector.apply(epic, [CreateGates(EPIC, tuple(spec(g) for g in GATES))])
 
-    assert sent(gh)[1:] == expected
+    assert operations(gh) == [
+        ("CreateGates", {f"g{i}": create_input(g) for i, g in enumerate(GATES)}),
+        ("LinkGates", {f"k{i}": blocked_by(gate, work) for i, (gate, work)
+                       in enumerate((g, w) for g in range(21, 25) for w in (7, 8))}),
+    ]
     assert outcomes[0].done and outcomes[0].created_keys == tuple(f"{REPO}#{n}" for n in range(21, 25))
     assert memory.gate_tickets(Tracker.GITHUB, EPIC) == {g: f"{REPO}#{n}" for n, g in enumerate(GATES, start=21)}
-    assert memory.gate_refs(Tracker.GITHUB, EPIC)["success-metric"] == "9021:I_kwDO0021"
-    assert len(clock.sleeps) == 15 and min(clock.sleeps) >= 1.0  # 16 writes, a second apart
+    assert memory.gate_refs(Tracker.GITHUB, EPIC)["success-metric"] == f"9021:{node(21)}"
+    assert clock.sleeps == [1.0]  # two mutation requests, a second apart
+
+
+def test_labels_the_repository_lacks_are_created_in_one_request_before_the_gates(gh):
+    connector = make_connector()
+    epic = snapshot(gh, connector, repo=repository({"ai-pilot": "LA_ai"}))
+    graphql_answer(gh, {"l0": {"label": {"id": "LA_new", "name": "pilotgate-gate"}}})
+    graphql_answer(gh, created(21))
+
+    connector.apply(epic, [CreateGates(EPIC, (spec("success-metric", blocks=()),))])
+
+    assert operations(gh) == [
+        ("CreateLabels", {"l0": {"repositoryId": REPO_ID, "name": "pilotgate-gate", "color": "ededed"}}),
+        ("CreateGates", {"g0": create_input("success-metric", ("LA_ai", "LA_new"))}),
+    ]
+
+
+def test_an_epic_read_by_search_gets_its_repository_and_label_ids_from_one_lookup(gh):
+    connector = make_connector()
+    epic = snapshot(gh, connector, repo={})  # a search page reads no repository facts
+    graphql_answer(gh, {"repo": {"id": REPO_ID, "nameWithOwner": REPO, "l0": {"id": "LA_ai", "name": "ai-pilot"},
+                                 "l1": {"id": "LA_gate", "name": "pilotgate-gate"}}})
+    graphql_answer(gh, created(21))
+
+    connector.apply(epic, [CreateGates(EPIC, (spec("success-metric", blocks=()),))])
+
+    assert operations(gh) == [
+        ("GateIds", {"owner": "example-org", "name": "ml-pilots", "l0": "ai-pilot", "l1": "pilotgate-gate"}),
+        ("CreateGates", {"g0": create_input("success-metric")}),
+    ]
 
 
 def test_provisioning_one_missing_gate_creates_only_that_one(gh):
     connector = make_connector()
     present = [gate_node(20 + i, g, blocking=2) for i, g in enumerate(GATES[:3])]
     epic = snapshot(gh, connector, *present, issue_node(7), issue_node(8))
-    expected = expect_gate_writes(gh, 24, "operations-owner")
+    graphql_answer(gh, created(24))
+    graphql_answer(gh, linked(2))
 
     outcomes = connector.apply(epic, [CreateGates(EPIC, tuple(spec(g) for g in GATES))])
 
-    assert sent(gh)[1:] == expected
+    assert [(name, sorted(variables)) for name, variables in operations(gh)] == [
+        ("CreateGates", ["g0"]), ("LinkGates", ["k0", "k1"])]
     assert outcomes[0].created_keys == (f"{REPO}#24",)
 
 
@@ -91,78 +159,110 @@ def test_provisioning_with_no_missing_gate_sends_nothing(gh):
     assert len(sent(gh)) == 1 and (outcomes[0].done, outcomes[0].reason) == (False, "gates already exist")
 
 
-def test_second_provisioning_changes_nothing_even_from_a_stale_snapshot(gh):
-    connector = make_connector()
-    epic = snapshot(gh, connector, issue_node(7), issue_node(8))
+def test_second_provisioning_from_a_stale_snapshot_reads_once_and_writes_nothing(gh):
+    memory = DictMemory()
     for n, gate in enumerate(GATES, start=21):
-        expect_gate_writes(gh, n, gate)
-    action = CreateGates(EPIC, tuple(spec(g) for g in GATES))
-    connector.apply(epic, [action])
-    for n in range(21, 25):
-        gh.get(f"{API}/repos/{REPO}/issues/{n}",
-               json=example("issue", number=n, parent_issue_url=f"{API}/repos/{REPO}/issues/1"))
-    writes_before = len(gh.calls)
-
-    again = connector.apply(epic, [action])
-
-    assert [m for m, _, _ in sent(gh)[writes_before:]] == ["GET"] * 4  # the ledger is checked, nothing written
-    assert (again[0].done, again[0].created_keys) == (False, ())
-
-
-def test_create_that_timed_out_is_found_by_its_marker_instead_of_created_twice(gh):
-    memory = DictMemory()
-    connector = make_connector(memory)
-    epic = snapshot(gh, connector)
-    gh.post(f"{API}/repos/{REPO}/issues", body=requests.ConnectTimeout("read timed out"))
-    marker = f"<!-- pilotgate:gate=success-metric epic={EPIC} -->\n\nBody of success-metric."
-    recent = [example("issue", number=30, id=9030, body="unrelated"),
-              example("issue", number=21, id=9021, node_id="I_21", body=marker)]
-    gh.get(f"{API}/repos/{REPO}/issues", json=recent)
-    gh.post(f"{API}/repos/{REPO}/issues/1/sub_issues", status=201, json=example("issue"))
-
-    outcomes = connector.apply(epic, [CreateGates(EPIC, (spec("success-metric", blocks=()),))])
-
-    assert [(m, p) for m, p, _ in sent(gh)[1:]] == [
-        ("POST", f"/repos/{REPO}/issues"),
-        ("GET", f"/repos/{REPO}/issues?state=all&sort=created&direction=desc&per_page=100"),
-        ("POST", f"/repos/{REPO}/issues/1/sub_issues"),
-    ]
-    assert outcomes[0].created_keys == (f"{REPO}#21",)
-    assert memory.gate_refs(Tracker.GITHUB, EPIC) == {"success-metric": "9021:I_21"}
-
-
-def test_create_that_failed_with_5xx_and_is_absent_is_sent_once_more(gh):
-    connector = make_connector()
-    epic = snapshot(gh, connector)
-    gh.post(f"{API}/repos/{REPO}/issues", status=502, json={"message": "Server Error"})
-    gh.get(f"{API}/repos/{REPO}/issues", json=[])
-    gh.post(f"{API}/repos/{REPO}/issues", status=201, json=example("issue", number=21, id=9021))
-    gh.post(f"{API}/repos/{REPO}/issues/1/sub_issues", status=201, json=example("issue"))
-
-    outcomes = connector.apply(epic, [CreateGates(EPIC, (spec("success-metric", blocks=()),))])
-
-    assert [m for m, _, _ in sent(gh)[1:]] == ["POST", "GET", "POST", "POST"]
-    assert outcomes[0].created_keys == (f"{REPO}#21",)
-
-
-def test_gate_remembered_but_not_linked_after_a_crash_gets_its_links_without_a_new_issue(gh):
-    memory = DictMemory()
-    memory.record_gate(Tracker.GITHUB, EPIC, "success-metric", f"{REPO}#21", "9021:I_21")
+        memory.record_gate(Tracker.GITHUB, EPIC, gate, f"{REPO}#{n}", f"{9000 + n}:{node(n)}")
     connector = make_connector(memory)
     epic = snapshot(gh, connector, issue_node(7), issue_node(8))
-    gh.get(f"{API}/repos/{REPO}/issues/21", json=example("issue", number=21, parent_issue_url=None))
-    gh.post(f"{API}/repos/{REPO}/issues/1/sub_issues", status=201, json=example("issue"))
-    gh.post(f"{API}/repos/{REPO}/issues/7/dependencies/blocked_by", status=201, json=example("issue"))
-    gh.post(f"{API}/repos/{REPO}/issues/8/dependencies/blocked_by", status=201, json=example("issue"))
+    graphql_answer(gh, {"repo": {"id": REPO_ID, "nameWithOwner": REPO},
+                        **{f"i{i}": {"issue": {"id": node(n), "databaseId": 9000 + n, "number": n,
+                                               "repository": {"nameWithOwner": REPO}, "parent": {"id": node(1)}}}
+                           for i, n in enumerate(range(21, 25))}})
+
+    again = connector.apply(epic, [CreateGates(EPIC, tuple(spec(g) for g in GATES))])
+
+    assert [name for name, _ in operations(gh)] == ["GateIds"]  # the ledger's gates are checked, nothing written
+    assert (again[0].done, again[0].created_keys, again[0].reason) == (False, (), "gates already exist")
+
+
+def test_gate_remembered_but_not_a_sub_issue_after_a_crash_gets_its_links_without_a_new_issue(gh):
+    memory = DictMemory()
+    memory.record_gate(Tracker.GITHUB, EPIC, "success-metric", f"{REPO}#21", f"9021:{node(21)}")
+    connector = make_connector(memory)
+    epic = snapshot(gh, connector, issue_node(7), issue_node(8))
+    graphql_answer(gh, {"repo": {"id": REPO_ID, "nameWithOwner": REPO},
+                        "i0": {"issue": {"id": node(21), "databaseId": 9021, "number": 21,
+                                         "repository": {"nameWithOwner": REPO}, "parent": None}}})
+    graphql_answer(gh, linked(3))
 
     connector.apply(epic, [CreateGates(EPIC, (spec("success-metric"),))])
 
-    assert [(m, p, b) for m, p, b in sent(gh)[1:]] == [
-        ("GET", f"/repos/{REPO}/issues/21", None),
-        ("POST", f"/repos/{REPO}/issues/1/sub_issues", {"sub_issue_id": 9021}),
-        ("POST", f"/repos/{REPO}/issues/7/dependencies/blocked_by", {"issue_id": 9021}),
-        ("POST", f"/repos/{REPO}/issues/8/dependencies/blocked_by", {"issue_id": 9021}),
-    ]
+    assert operations(gh)[1] == ("LinkGates", {"k0": {"issueId": node(1), "subIssueId": node(21)},
+                                               "k1": blocked_by(21, 7), "k2": blocked_by(21, 8)})
+
+
+def test_partial_success_records_the_created_gates_and_reports_the_refused_one(gh):
+    memory = DictMemory()
+    connector = make_connector(memory)
+    epic = snapshot(gh, connector, issue_node(7))
+    answer = created(21, 99, 23)
+    answer["g1"] = None
+    gh.post(GRAPHQL, json={"data": answer, "errors": [
+        {"type": "UNPROCESSABLE", "path": ["g1"], "message": "Title is too long (maximum is 256 characters)"}]})
+    graphql_answer(gh, linked(2))
+    specs = tuple(spec(g, blocks=(f"{REPO}#7",)) for g in GATES[:3])
+
+    outcomes = connector.apply(epic, [CreateGates(EPIC, specs)])
+
+    assert memory.gate_tickets(Tracker.GITHUB, EPIC) == {"success-metric": f"{REPO}#21",
+                                                         "security-briefing": f"{REPO}#23"}
+    assert operations(gh)[1] == ("LinkGates", {"k0": blocked_by(21, 7), "k1": blocked_by(23, 7)})
+    assert outcomes[0].created_keys == (f"{REPO}#21", f"{REPO}#23")
+    assert "gates refused: GitHub GraphQL g1: Title is too long" in outcomes[0].reason
+
+
+def test_a_gate_of_unknown_fate_is_found_by_its_marker_instead_of_created_twice(gh):
+    memory = DictMemory()
+    connector = make_connector(memory)
+    epic = snapshot(gh, connector)
+    gh.post(GRAPHQL, json={"data": {**created(21), "g1": None}, "errors": [
+        {"path": ["g1"], "message": "Something went wrong while executing your query. This may be the result "
+                                    "of a timeout, or it could be a GitHub bug."}]})
+    marker = f"<!-- pilotgate:gate=integration-architecture epic={EPIC} -->\n\nBody."
+    gh.get(f"{API}/repos/{REPO}/issues", json=[
+        example("issue", number=30, id=9030, body="unrelated"),
+        example("issue", number=22, id=9022, node_id=node(22), body=marker,
+                parent_issue_url=f"{API}/repos/{REPO}/issues/1")])
+
+    outcomes = connector.apply(epic, [CreateGates(EPIC, tuple(spec(g, blocks=()) for g in GATES[:2]))])
+
+    assert [name for name, _ in operations(gh)] == [
+        "CreateGates", "GET /repos/example-org/ml-pilots/issues?state=all&sort=created&direction=desc&per_page=100"]
+    assert outcomes[0].created_keys == (f"{REPO}#21", f"{REPO}#22")
+    assert memory.gate_refs(Tracker.GITHUB, EPIC) == {"success-metric": f"9021:{node(21)}",
+                                                      "integration-architecture": f"9022:{node(22)}"}
+
+
+def test_a_create_request_that_timed_out_is_looked_for_then_sent_once_more_for_the_absent_gates(gh):
+    connector = make_connector()
+    epic = snapshot(gh, connector)
+    gh.post(GRAPHQL, body=requests.ConnectTimeout("read timed out"))
+    gh.get(f"{API}/repos/{REPO}/issues", json=[])
+    graphql_answer(gh, created(21))
+
+    outcomes = connector.apply(epic, [CreateGates(EPIC, (spec("success-metric", blocks=()),))])
+
+    assert [name for name, _ in operations(gh)] == [
+        "CreateGates", "GET /repos/example-org/ml-pilots/issues?state=all&sort=created&direction=desc&per_page=100",
+        "CreateGates"]
+    assert outcomes[0].created_keys == (f"{REPO}#21",)
+
+
+def test_a_rate_limited_create_raises_transient_once_the_others_are_recorded_and_linked(gh):
+    memory = DictMemory()
+    connector = make_connector(memory)
+    epic = snapshot(gh, connector, issue_node(7))
+    gh.post(GRAPHQL, json={"data": {**created(21), "g1": None}, "errors": [
+        {"type": "UNPROCESSABLE", "path": ["g1"], "message": "was submitted too quickly"}]})
+    graphql_answer(gh, linked(1))
+
+    with pytest.raises(TransientError, match="submitted too quickly") as raised:
+        connector.apply(epic, [CreateGates(EPIC, tuple(spec(g, blocks=(f"{REPO}#7",)) for g in GATES[:2]))])
+
+    assert raised.value.retry_after == 60.0
+    assert memory.gate_tickets(Tracker.GITHUB, EPIC) == {"success-metric": f"{REPO}#21"}
+    assert operations(gh)[1] == ("LinkGates", {"k0": blocked_by(21, 7)})
 
 
 def test_sub_issue_and_dependency_limits_are_told_on_the_epic_instead_of_failing_silently(gh):
@@ -170,9 +270,8 @@ def test_sub_issue_and_dependency_limits_are_told_on_the_epic_instead_of_failing
     crowded = issue_node(7, blocked_by=tuple(f"{REPO}#{n}" for n in range(100, 150)))
     epic = snapshot(gh, connector, crowded, issue_node(8), total=99)
     # only the first gate fits under the 100 sub-issue limit, and #7 already has 50 blockers
-    gh.post(f"{API}/repos/{REPO}/issues", status=201, json=example("issue", id=9021, number=21))
-    gh.post(f"{API}/repos/{REPO}/issues/1/sub_issues", status=201, json=example("issue"))
-    gh.post(f"{API}/repos/{REPO}/issues/8/dependencies/blocked_by", status=201, json=example("issue"))
+    graphql_answer(gh, created(21))
+    graphql_answer(gh, linked(1))
     gh.post(f"{API}/repos/{REPO}/issues/1/comments", status=201, json=example("issue-comment", id=777))
 
     connector.apply(epic, [CreateGates(EPIC, tuple(spec(g) for g in GATES[:2]))])
@@ -182,20 +281,46 @@ def test_sub_issue_and_dependency_limits_are_told_on_the_epic_instead_of_failing
     assert note[2]["body"].startswith("<!-- pilotgate:note -->\nPilot Gate could not finish wiring this pilot:")
     assert f"{REPO}#21 could not be marked as blocking {REPO}#7" in note[2]["body"]
     assert "maximum of 100 sub-issues" in note[2]["body"]
-    assert [p for _, p, _ in sent(gh)[1:-1]].count(f"/repos/{REPO}/issues") == 1
+    assert [sorted(v) for _, v in operations(gh)[:2]] == [["g0"], ["k0"]]
 
 
-def test_dependency_links_for_new_work_use_the_gates_database_id_and_skip_existing_ones(gh):
+def test_dependency_links_for_new_work_go_out_in_one_request_and_skip_existing_ones(gh):
     connector = make_connector()
-    epic = snapshot(gh, connector, gate_node(21, "success-metric"), issue_node(7, blocked_by=(f"{REPO}#21",)),
-                    issue_node(9))
-    gh.post(f"{API}/repos/{REPO}/issues/9/dependencies/blocked_by", status=201, json=example("issue"))
+    epic = snapshot(gh, connector, gate_node(21, "success-metric"), gate_node(22, "operations-owner"),
+                    issue_node(7, blocked_by=(f"{REPO}#21",)), issue_node(9))
+    graphql_answer(gh, linked(2))
+
+    outcomes = connector.apply(epic, [AddBlocksLink(f"{REPO}#21", f"{REPO}#7"),
+                                      AddBlocksLink(f"{REPO}#21", f"{REPO}#9"),
+                                      AddBlocksLink(f"{REPO}#22", f"{REPO}#9")])
+
+    assert operations(gh) == [("LinkGates", {"k0": blocked_by(21, 9), "k1": blocked_by(22, 9)})]
+    assert [(o.done, o.reason) for o in outcomes] == [(False, "already linked"), (True, ""), (True, "")]
+
+
+def test_a_link_github_refuses_becomes_a_refused_outcome_and_the_others_are_done(gh):
+    connector = make_connector()
+    epic = snapshot(gh, connector, gate_node(21, "success-metric"), issue_node(7), issue_node(9))
+    gh.post(GRAPHQL, json={"data": {"k0": None, "k1": {"clientMutationId": None}}, "errors": [
+        {"type": "FORBIDDEN", "path": ["k0"], "message": "Resource not accessible by integration"}]})
 
     outcomes = connector.apply(epic, [AddBlocksLink(f"{REPO}#21", f"{REPO}#7"),
                                       AddBlocksLink(f"{REPO}#21", f"{REPO}#9")])
 
-    assert sent(gh)[1:] == [("POST", f"/repos/{REPO}/issues/9/dependencies/blocked_by", {"issue_id": 9021})]
-    assert [(o.done, o.reason) for o in outcomes] == [(False, "already linked"), (True, "")]
+    assert (outcomes[0].done, outcomes[1].done) == (False, True)
+    assert outcomes[0].reason.startswith(f"refused: {REPO}#21 blocks {REPO}#7: GitHub GraphQL k0: Resource not")
+
+
+def test_a_link_request_of_unknown_fate_raises_transient_before_any_comment(gh):
+    connector = make_connector()
+    epic = snapshot(gh, connector, gate_node(21, "success-metric"), issue_node(9))
+    gh.post(GRAPHQL, status=502, json={"message": "Server Error"})
+
+    with pytest.raises(TransientError, match="502"):
+        connector.apply(epic, [AddBlocksLink(f"{REPO}#21", f"{REPO}#9"),
+                               UpsertComment(f"{REPO}#9", "Gates open.", "work_started_early")])
+
+    assert [name for name, _ in operations(gh)] == ["LinkGates"]  # sent once, never repeated blindly
 
 
 def test_comment_is_created_with_its_marker_and_remembered(gh):

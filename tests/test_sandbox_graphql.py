@@ -14,7 +14,9 @@ from tests.upstream import upstream
 
 REPO = "example-org/ml-pilots"
 CONNECTOR_DOCUMENTS = [github_graphql.SEARCH_EPICS, github_graphql.EPIC_OF, github_graphql.PROJECT_ITEM,
-                       github_graphql.CONTENT_NODE, github_graphql.epics_by_key(3)]
+                       github_graphql.CONTENT_NODE, github_graphql.epics_by_key(3), github_graphql.lookup(2, 2),
+                       github_graphql.create_issues(2), github_graphql.create_labels(2),
+                       github_graphql.link_issues(["blocked_by", "sub_issue"])]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,8 @@ def ask(sandbox, query: str, **variables) -> dict:
     return answer.json()
 
 
-@pytest.mark.parametrize("document", CONNECTOR_DOCUMENTS, ids=["search", "epic_of", "item", "content", "by_key"])
+@pytest.mark.parametrize("document", CONNECTOR_DOCUMENTS, ids=["search", "epic_of", "item", "content", "by_key",
+                                                               "lookup", "create", "labels", "links"])
 def test_every_connector_query_validates_against_the_shipped_trimmed_schema(document):
     assert validate(trimmed_schema(), parse(document)) == []
 
@@ -127,3 +130,44 @@ def test_official_schema_is_used_when_shared_upstream_is_present():
         data = ask(running, github_graphql.SEARCH_EPICS, q=github_graphql.search_query([REPO], "ai-pilot"), first=5)
         assert data["data"]["search"]["nodes"][0]["title"] == "Pilot"
         assert running.client.health()["graphql_schema"] == "official"
+
+
+def test_aliased_creates_make_labelled_sub_issues_and_a_refused_alias_leaves_the_others_done(sandbox):
+    client = sandbox.client
+    epic = client.github_issue(REPO, "Pilot epic", labels=["ai-pilot"])
+    facts = ask(sandbox, github_graphql.epics_by_key(1), o0="example-org", r0="ml-pilots", n0=epic["number"])
+    repo = facts["data"]["e0"]
+    assert "gate-label" not in {n["name"] for n in repo["labels"]["nodes"]}
+    label = ask(sandbox, github_graphql.create_labels(1),
+                l0={"repositoryId": repo["id"], "name": "gate-label", "color": "ededed"})["data"]["l0"]["label"]
+    before = client.calls()["total"]
+    gate = {"repositoryId": repo["id"], "body": "<!-- marker -->", "labelIds": [label["id"]],
+            "parentIssueId": epic["node_id"]}
+    answer = ask(sandbox, github_graphql.create_issues(3), g0={**gate, "title": "Gate A"},
+                 g1={**gate, "title": "Gate B", "labelIds": ["LA_nonexistent"]}, g2={**gate, "title": "Gate C"})
+
+    assert client.calls()["total"] == before + 1
+    assert answer["data"]["g1"] is None and answer["errors"][0]["path"] == ["g1"]
+    assert answer["errors"][0]["type"] == "NOT_FOUND"
+    numbers = [answer["data"][a]["issue"]["number"] for a in ("g0", "g2")]
+    records = [client.github_record(REPO, n) for n in numbers]
+    assert [r["title"] for r in records] == ["Gate A", "Gate C"]
+    assert all(r["labels"] == ["gate-label"] and r["parent"] == epic["id"] for r in records)
+    again = ask(sandbox, github_graphql.create_labels(1),
+                l0={"repositoryId": repo["id"], "name": "gate-label", "color": "ededed"})
+    assert again["data"]["l0"] is None and "already been taken" in again["errors"][0]["message"]
+
+
+def test_aliased_blocked_by_links_are_one_request_and_a_duplicate_is_refused_alone(sandbox):
+    client = sandbox.client
+    gate, first, second = (client.github_issue(REPO, t) for t in ("Gate", "Work 1", "Work 2"))
+    link = github_graphql.link_issues(["blocked_by", "blocked_by"])
+    done = ask(sandbox, link, k0={"issueId": first["node_id"], "blockingIssueId": gate["node_id"]},
+               k1={"issueId": second["node_id"], "blockingIssueId": gate["node_id"]})
+    repeat = ask(sandbox, link, k0={"issueId": first["node_id"], "blockingIssueId": gate["node_id"]},
+                 k1={"issueId": gate["node_id"], "blockingIssueId": gate["node_id"]})
+
+    assert "errors" not in done and set(done["data"]) == {"k0", "k1"}
+    assert [e["path"] for e in repeat["errors"]] == [["k0"], ["k1"]]
+    assert all(e["type"] == "UNPROCESSABLE" for e in repeat["errors"])
+    assert client.github_record(REPO, second["number"])["blocked_by"] == [gate["id"]]

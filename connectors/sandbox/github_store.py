@@ -59,6 +59,9 @@ class GitHubStore:
                     self.nodes[record["node_id"]] = (kind, key)
             for repo in self.data["repos"].values():
                 self.nodes[repo["node_id"]] = ("repo", repo["full_name"])
+            for repo, labels in self.data["labels"].items():
+                for name, label in labels.items():
+                    self.nodes[label["node_id"]] = ("label", f"{repo}\n{name}")
             for project in self.data["projects"].values():
                 self.nodes[project["node_id"]] = ("project", str(project["number"]))
             for key, issue in self.data["issues"].items():
@@ -110,6 +113,9 @@ class GitHubStore:
         if found is None:
             return None
         kind, key = found
+        if kind == "label":
+            repo, _, name = key.partition("\n")
+            return kind, {**self.data["labels"][repo][name], "repo": repo}
         table = {"issue": "issues", "comment": "comments", "item": "items", "repo": "repos",
                  "project": "projects"}[kind]
         return kind, self.data[table][key]
@@ -123,7 +129,26 @@ class GitHubStore:
             self.nodes[labels[name]["node_id"]] = ("label", f"{repo}\n{name}")
         return labels[name]
 
+    def existing_label(self, repo: str, name: str) -> dict[str, Any] | None:
+        """A label by name, matched case-insensitively as GitHub does; None when the repository lacks it."""
+        labels = self.data["labels"].get(repo, {})
+        found = labels.get(name) or next((v for k, v in labels.items() if k.lower() == name.lower()), None)
+        return found
+
     # ---- writes
+
+    def create_label(self, repo: str, name: Any, color: Any, description: Any = None) -> dict[str, Any]:
+        if not isinstance(name, str) or not name.strip():
+            raise GitHubError(422, "Validation Failed: name is missing")
+        if not isinstance(color, str) or len(color) != 6:
+            raise GitHubError(422, "Validation Failed: color must be a 6 character hex code")
+        with self.store.write():
+            self.repo(repo)
+            if self.existing_label(repo, name) is not None:
+                raise GitHubError(422, "Validation Failed: Name has already been taken")
+            label = self.label(repo, name)
+            label["color"], label["description"] = color.lower(), description
+            return label
 
     def create_issue(self, repo: str, fields: dict[str, Any], actor: str, pull: dict | None = None) -> dict:
         title = fields.get("title")

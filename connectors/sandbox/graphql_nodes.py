@@ -113,7 +113,7 @@ class LabelNode(Node):
 
 class RepositoryNode(Node):
     TYPE = "Repository"
-    FIELDS = ("id", "databaseId", "name", "nameWithOwner", "owner", "url", "issue", "issues")
+    FIELDS = ("id", "databaseId", "name", "nameWithOwner", "owner", "url", "issue", "issues", "label", "labels")
 
     def __init__(self, ctx: Context, record: dict[str, Any]) -> None:
         super().__init__(ctx, record)
@@ -128,6 +128,16 @@ class RepositoryNode(Node):
         if found is None or self.ctx.github.by_id(found)["pull"]:
             raise NotFoundError(f"Could not resolve to an Issue with the number of {number}.")
         return IssueNode(self.ctx, self.ctx.github.by_id(found))
+
+    def label(self, info, name: str) -> "LabelNode | None":
+        found = self.ctx.github.existing_label(self.nameWithOwner, name)
+        return LabelNode(self.ctx, self.nameWithOwner, found["name"]) if found else None
+
+    def labels(self, info, query: str | None = None, **page) -> dict:
+        page.pop("orderBy", None)
+        names = [n for n in self.ctx.github.data["labels"].get(self.nameWithOwner, {})
+                 if query is None or query.lower() in n.lower()]
+        return connection(info, names, lambda n: LabelNode(self.ctx, self.nameWithOwner, n), **page)
 
     def issues(self, info, states: list[str] | None = None, labels: list[str] | None = None, **page) -> dict:
         wanted = {s.lower() for s in states or ("OPEN", "CLOSED")}

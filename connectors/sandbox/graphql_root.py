@@ -8,7 +8,7 @@ from typing import Any
 from connectors.sandbox.github_search import search_issues
 from connectors.sandbox.github_store import GitHubError
 from connectors.sandbox.graphql_nodes import (
-    NODE_CLASSES, CommentNode, Context, InputError, IssueNode, ItemNode, NotFoundError, OrganizationNode,
+    NODE_CLASSES, CommentNode, Context, InputError, IssueNode, ItemNode, LabelNode, NotFoundError, OrganizationNode,
     RepositoryNode, UserNode, connection, wrap_node,
 )
 
@@ -71,7 +71,7 @@ class Mutation:
     TYPE = "Mutation"
     FIELDS = ("addSubIssue", "removeSubIssue", "addBlockedBy", "removeBlockedBy", "addProjectV2ItemById",
               "updateProjectV2ItemFieldValue", "addComment", "updateIssueComment", "createIssue", "closeIssue",
-              "reopenIssue")
+              "reopenIssue", "createLabel")
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -152,18 +152,36 @@ class Mutation:
         comment = self._run(lambda: self.ctx.github.edit_comment(found[1], input["body"], self.ctx.viewer))
         return self._payload(input, issueComment=CommentNode(self.ctx, comment))
 
-    def createIssue(self, info, input: dict) -> dict:  # noqa: A002
-        found = self.ctx.github.node(input["repositoryId"])
+    def _repo(self, nid: str) -> dict[str, Any]:
+        found = self.ctx.github.node(nid)
         if found is None or found[0] != "repo":
-            raise NotFoundError(f"Could not resolve to a node with the global id of '{input['repositoryId']}'")
+            raise NotFoundError(f"Could not resolve to a node with the global id of '{nid}'")
+        return found[1]
+
+    def createIssue(self, info, input: dict) -> dict:  # noqa: A002
+        """Checks everything it names before creating, so a refused create leaves nothing behind."""
+        repo = self._repo(input["repositoryId"])["full_name"]
+        labels = [self._label(nid, repo) for nid in input.get("labelIds") or ()]
+        parent = self._issue(input["parentIssueId"]) if input.get("parentIssueId") else None
         github = self.ctx.github
         with github.store.write():
-            issue = self._run(lambda: github.create_issue(found[1]["full_name"], {"title": input["title"],
-                                                          "body": input.get("body")}, self.ctx.viewer))
-            if input.get("parentIssueId"):
-                parent = self._issue(input["parentIssueId"])
+            issue = self._run(lambda: github.create_issue(repo, {"title": input["title"], "body": input.get("body"),
+                                                                 "labels": labels}, self.ctx.viewer))
+            if parent is not None:
                 self._run(lambda: github.add_sub_issue(parent, issue["id"], False, self.ctx.viewer))
         return self._payload(input, issue=IssueNode(self.ctx, issue))
+
+    def _label(self, nid: str, repo: str) -> str:
+        found = self.ctx.github.node(nid)
+        if found is None or found[0] != "label" or found[1]["repo"] != repo:
+            raise NotFoundError(f"Could not resolve to a node with the global id of '{nid}'")
+        return found[1]["name"]
+
+    def createLabel(self, info, input: dict) -> dict:  # noqa: A002
+        repo = self._repo(input["repositoryId"])["full_name"]
+        label = self._run(lambda: self.ctx.github.create_label(repo, input["name"], input["color"],
+                                                                input.get("description")))
+        return self._payload(input, label=LabelNode(self.ctx, repo, label["name"]))
 
     def closeIssue(self, info, input: dict) -> dict:  # noqa: A002
         issue = self._issue(input["issueId"])
@@ -208,6 +226,7 @@ DICT_TYPES = {
     "AddCommentPayload": ("clientMutationId", "commentEdge", "subject"),
     "UpdateIssueCommentPayload": ("clientMutationId", "issueComment"),
     "CreateIssuePayload": ("clientMutationId", "issue"),
+    "CreateLabelPayload": ("clientMutationId", "label"),
     "CloseIssuePayload": ("clientMutationId", "issue"),
     "ReopenIssuePayload": ("clientMutationId", "issue"),
 }
