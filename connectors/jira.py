@@ -32,7 +32,7 @@ _ORDER_BY = re.compile(r"\border\s+by\b.*$", re.IGNORECASE | re.DOTALL)
 _APPLY_ORDER = {CreateGates: 0, AddBlocksLink: 1, AddLabel: 2, UpsertComment: 3, SetCheck: 4}
 
 Raw = Mapping[str, Any]
-Read = tuple[Raw, "list[Raw] | None"]  # an epic and, when read with it, its children
+Read = tuple[Raw, list[Raw] | None]  # an epic and, when read with it, its children
 
 
 class JiraConnector:
@@ -81,10 +81,10 @@ class JiraConnector:
     def snapshot(self, epic_key: str) -> Epic:
         """The epic and its children, read-after-write consistent.
 
-        No call right after `epic_of` found the epic as the ticket itself (it read the children too),
-        one search for the children when `epic_of` found it as the ticket's parent, one search
-        `key = E OR parent = E` reconciled by the epic's id once any read told the id, else two:
-        GET the epic (strongly consistent, 404 when gone), then search its children.
+        No call right after `epic_of` found the epic where it expected one (it read the children too),
+        one search for the children when it found the epic elsewhere; otherwise one search
+        `key = E OR parent = E` reconciled by the epic's id once an earlier read told the id, else
+        two: GET the epic (strongly consistent, 404 when gone), then search its children.
         """
         key = checked_key(epic_key)
         raw, children = self._just_read(key) or self._epic_and_children(key) or (None, None)
@@ -158,7 +158,7 @@ class JiraConnector:
     def _epic_and_children(self, key: str) -> Read | None:
         """One search for an epic whose id is known, reconciled by it; None when it cannot tell (gone, renamed)."""
         epic_id = self._ids.get(key)
-        if epic_id is None or not self.config.is_cloud:
+        if epic_id is None:
             return None
         gates = sorted(self._gate_ids(key) - {epic_id})[: RECONCILE_LIMIT - 1]
         try:
