@@ -43,16 +43,41 @@ def actions_for(event: Event | None, template: Template, epic: Epic, now: dateti
     A work-started event names a ticket the snapshot may not show as started yet (search lags
     behind writes), and a pull request event carries the head sha its commit status belongs to.
     """
-    actions = list(engine.plan(template, epic, now))
-    if event is None or event.ticket_key == epic.key:
-        return actions
+    return [action for action, _ in batch_actions([event] if event is not None else [], template, epic, now)]
+
+
+def batch_actions(events: Sequence[Event], template: Template, epic: Epic,
+                  now: datetime) -> list[tuple[Action, int]]:
+    """The plan for the epic once, plus what each event alone asks for, for events handled in one pass.
+
+    Each action comes with the index of the event it is credited to in the audit trail: the
+    plan's actions to the first event, an event's own actions to that event.
+    """
+    credited = [(action, 0) for action in engine.plan(template, epic, now)]
+    actions = [action for action, _ in credited]
+    for index, event in enumerate(events):
+        for action in _unique(_own_actions(event, template, epic, now)):
+            if action not in actions and not _same_comment_planned(action, actions):
+                credited.append((action, index))
+                actions.append(action)
+    return credited
+
+
+def _own_actions(event: Event, template: Template, epic: Epic, now: datetime) -> list[Action]:
+    if event.ticket_key == epic.key:
+        return []
     extra: list[Action] = []
     if event.kind is EventKind.WORK_STARTED:
         extra += engine.on_work_started(template, epic, event.ticket_key, now)
     sha = event.detail.get("sha")
     if sha:
         extra += engine.check_status(template, epic, event.ticket_key, sha, now, event.detail.get("pr", ""))
-    return actions + [a for a in _unique(extra) if a not in actions and not _same_comment_planned(a, actions)]
+    return extra
+
+
+def credited_to(action: Action, credited: Sequence[tuple[Action, int]]) -> int:
+    """The index of the event an applied action is credited to (see `batch_actions`)."""
+    return next((index for planned, index in credited if planned == action), 0)
 
 
 def _unique(actions: Iterable[Action]) -> list[Action]:
@@ -77,11 +102,15 @@ def plan_again(event: Event | None, template: Template, epic: Epic, now: datetim
                outcomes: Sequence[Outcome]) -> bool:
     """After applying a plan to `epic`: whether a fresh snapshot and plan can add anything (comments
     that waited for the gates just created); otherwise the second snapshot is not worth its calls."""
+    return plan_batch_again([event] if event is not None else [], template, epic, now, outcomes)
+
+
+def plan_batch_again(events: Sequence[Event], template: Template, epic: Epic, now: datetime,
+                     outcomes: Sequence[Outcome]) -> bool:
+    """`plan_again` for the events handled in one pass: any of their started tickets counts."""
     if not created_gates(outcomes):
         return False
-    started = ()
-    if event is not None and event.kind is EventKind.WORK_STARTED and event.ticket_key != epic.key:
-        started = (event.ticket_key,)
+    started = tuple(e.ticket_key for e in events if e.kind is EventKind.WORK_STARTED and e.ticket_key != epic.key)
     return engine.needs_second_pass(template, epic, now, started)
 
 
@@ -107,11 +136,11 @@ def rule_of(action: Action) -> str:
     return "passed" if action.passed else "failing"
 
 
-def audit_records(delivery: str, tracker: Tracker, epic_key: str,
-                  outcomes: Sequence[Outcome]) -> list[AuditRecord]:
-    """One record per action taken or skipped; one "nothing to do" record when there was none."""
+def audit_records(delivery: str, tracker: Tracker, epic_key: str, outcomes: Sequence[Outcome],
+                  nothing: str = "epic already in shape") -> list[AuditRecord]:
+    """One record per action taken or skipped; one "nothing to do" record, saying `nothing`, when there was none."""
     if not outcomes:
-        return [AuditRecord(delivery, tracker, epic_key, epic_key, "none", False, "epic already in shape")]
+        return [AuditRecord(delivery, tracker, epic_key, epic_key, "none", False, nothing)]
     return [
         AuditRecord(delivery, tracker, epic_key, ticket_of(o.action), action_kind(o.action), o.done,
                     _reason(o), rule_of(o.action))

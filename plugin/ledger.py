@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Engine, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
-    create_engine, event, select, text, update,
+    create_engine, delete, event, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -88,6 +88,15 @@ slots = Table(
     "slots", metadata,
     Column("name", String(64), primary_key=True),
     Column("last_run", Float, nullable=False),
+)
+
+# One row per running queue consumer: a row gone stale means that process died holding huey
+# messages, so the events handed out before are handed out again (see plugin.queue.Heartbeat).
+workers = Table(
+    "workers", metadata,
+    Column("id", String(128), primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
 )
 
 
@@ -236,11 +245,15 @@ class Ledger:
 
     def add_counts(self, conn, counts: Mapping[tuple[str, str], float]) -> None:
         """Adds to named counters, `(name, labels) -> amount`, inside the caller's transaction."""
-        for (name, labels), amount in sorted(counts.items()):
-            statement = _insert(self.engine, counters, {"name": name, "labels": labels, "value": amount})
-            statement = statement.on_conflict_do_update(
-                index_elements=["name", "labels"], set_={"value": counters.c.value + statement.excluded.value})
-            conn.execute(statement)
+        if not counts:
+            return
+        # One statement for all of them: the caller's transaction holds SQLite's write lock meanwhile.
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(counters)
+        statement = statement.on_conflict_do_update(
+            index_elements=["name", "labels"], set_={"value": counters.c.value + statement.excluded.value})
+        conn.execute(statement, [{"name": name, "labels": labels, "value": amount}
+                                 for (name, labels), amount in sorted(counts.items())])
 
     def counts(self) -> dict[tuple[str, str], float]:
         with self.engine.connect() as conn:
@@ -256,3 +269,18 @@ class Ledger:
                 update(slots).where(slots.c.name == name, slots.c.last_run <= now - period * 0.9)
                 .values(last_run=now))
             return claimed.rowcount == 1
+
+    # -- consumer heartbeats -----------------------------------------------------------------------
+    def worker_seen(self, worker_id: str, lost_after: float) -> list[str]:
+        """Records that this consumer is alive; returns (and forgets) those silent for `lost_after`
+        seconds. Each dead consumer is returned to exactly one caller."""
+        now = self.clock()
+        statement = _insert(self.engine, workers, {"id": worker_id, "started_at": now, "seen_at": now})
+        with self.engine.begin() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_={"seen_at": now}))
+            return list(conn.execute(delete(workers).where(workers.c.seen_at < now - lost_after)
+                                     .returning(workers.c.id)).scalars())
+
+    def worker_gone(self, worker_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(workers).where(workers.c.id == worker_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
+from typing import Collection
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
@@ -18,6 +19,7 @@ from plugin.ledger import Ledger, events
 from plugin.model import Event, Tracker
 
 QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
+BATCH = 100  # events of one epic handled in one pass: one snapshot, one plan, one transaction
 
 
 @dataclass(frozen=True)
@@ -106,18 +108,71 @@ class Outbox:
         """queued -> processing; only the caller holding the epic's lock may claim."""
         return self._update(event_id, QUEUED, status=PROCESSING)
 
+    def claim_for_epic(self, tracker: Tracker, epic_key: str, limit: int = BATCH) -> list[EventRecord]:
+        """queued -> processing for up to `limit` events of this epic the lock holder may take now
+        (see `queued_for_epic`), in one statement; oldest first."""
+        pick = (select(events.c.id).where(events.c.tracker == tracker.value, events.c.epic_key == epic_key,
+                                          events.c.status == QUEUED, self._may_run())
+                .order_by(events.c.id).limit(limit))
+        return self._claim(events.c.id.in_(pick))
+
+    def adopt(self, tracker: Tracker, epic_key: str, refs: Collection[str], limit: int = BATCH) -> list[EventRecord]:
+        """Claims queued events not yet tied to an epic that are about this epic or one of its tickets.
+
+        `refs` are the keys and ids (link events name ids) of the epic and its children in a fresh
+        snapshot. An event whose payload names another epic as parent is left to its own pass: the
+        same answer `Worker._find_epic` would give, without its two tracker calls per event.
+        """
+        if not refs:
+            return []
+        found = (select(events.c.id, events.c.payload)
+                 .where(events.c.tracker == tracker.value, events.c.epic_key.is_(None), events.c.status == QUEUED,
+                        events.c.ticket_key.in_(sorted(refs)), self._may_run())
+                 .order_by(events.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            rows = conn.execute(found).all()
+        ids = [row.id for row in rows if json.loads(row.payload).get("epic_key") in (None, epic_key)]
+        if not ids:
+            return []
+        return self._claim(and_(events.c.id.in_(ids), events.c.epic_key.is_(None)), epic_key=epic_key)
+
+    def _may_run(self):
+        """Due, or only deferred because the epic was busy (no failed attempt yet): not backing off."""
+        return or_(events.c.due_at <= self.ledger.clock(), events.c.attempts == 0)
+
+    def _claim(self, condition, **values) -> list[EventRecord]:
+        statement = (update(events).where(condition, events.c.status == QUEUED)
+                     .values(status=PROCESSING, updated_at=self.ledger.clock(), **values).returning(*events.c))
+        with self.engine.begin() as conn:
+            return sorted((_record(row) for row in conn.execute(statement)), key=lambda record: record.id)
+
+    def release_dispatched(self) -> int:
+        """Every queued event handed out and not yet claimed is due to be handed out again: called
+        when a consumer died, which may have taken any of them from huey with it."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(events).where(events.c.status == QUEUED, events.c.dispatched_at.is_not(None))
+                                .values(dispatched_at=None)).rowcount
+
     def finish(self, conn, event_id: int) -> None:
         """processing -> done, inside the caller's transaction (with the audit records)."""
-        conn.execute(update(events).where(events.c.id == event_id, events.c.status == PROCESSING)
+        self.finish_all(conn, [event_id])
+
+    def finish_all(self, conn, event_ids: Collection[int]) -> None:
+        conn.execute(update(events).where(events.c.id.in_(list(event_ids)), events.c.status == PROCESSING)
                      .values(status=DONE, error=None, updated_at=self.ledger.clock()))
 
-    def record_failure(self, event_id: int, error: str, retry_at: float | None) -> None:
-        """Back to queued until `retry_at`, or failed for good when `retry_at` is None."""
+    def record_failure(self, event_id: int, error: str, retry_at: float | None, status: str | None = None) -> bool:
+        """Back to queued until `retry_at`, or failed for good when `retry_at` is None.
+
+        With `status`, only while the event still has it: a failure to resolve a queued event must
+        not undo the pass of the worker that took the same event meanwhile. False when it had not.
+        """
         values = {"status": QUEUED, "due_at": retry_at} if retry_at is not None else {"status": FAILED}
+        condition = [events.c.id == event_id] + ([events.c.status == status] if status else [])
         with self.engine.begin() as conn:
-            conn.execute(update(events).where(events.c.id == event_id).values(
+            return conn.execute(update(events).where(*condition).values(
                 attempts=events.c.attempts + 1, error=error[:4000], updated_at=self.ledger.clock(),
-                dispatched_at=None, **values))
+                dispatched_at=None, **values)).rowcount == 1
 
     def retry(self, event_id: int) -> bool:
         """failed -> queued with a fresh retry budget; False when no failed event has that id."""
@@ -140,9 +195,8 @@ class Outbox:
     def queued_for_epic(self, tracker: Tracker, epic_key: str) -> list[int]:
         """Events of this epic the lock holder may take now: due ones, and ones only deferred
         because the epic was busy (no failed attempt yet), but not those backing off after a failure."""
-        may_run = or_(events.c.due_at <= self.ledger.clock(), events.c.attempts == 0)
         query = (select(events.c.id).where(events.c.tracker == tracker.value, events.c.epic_key == epic_key,
-                                           events.c.status == QUEUED, may_run)
+                                           events.c.status == QUEUED, self._may_run())
                  .order_by(events.c.id))
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())

@@ -3,14 +3,18 @@ the periodic sweep; a dispatcher thread hands it the due rows of the outbox.
 
 Why a dispatcher instead of an enqueue in the web request: the outbox row is already the durable
 queue entry, and a second write per webhook (to huey's storage) cost more than the row itself.
-Messages in huey are therefore only hints: one lost with a killed worker is handed out again.
+Messages in huey are therefore only hints: one lost with a killed worker is handed out again as soon
+as that worker's heartbeat goes stale (see Heartbeat).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -27,6 +31,8 @@ from plugin.outbox import Outbox
 LOG = logging.getLogger("pilotgate.queue")
 PRUNE_AFTER = 14 * 24 * 3600.0  # done events are kept this long: the dedupe window for redeliveries
 POLL_SECONDS = 0.05
+HEARTBEAT_SECONDS = 2.0  # how often each consumer process says it is alive
+LOST_AFTER = 15.0  # not heard of for this long: dead, and what it took from huey is handed out again
 
 
 def make_huey(url: str, base_dir: Path = Path(".")) -> Huey:
@@ -84,6 +90,17 @@ class Queue:
             logs.warning(LOG, "requeued events of a stopped worker", count=count)
         return count
 
+    def lost_consumers(self, dead: list[str]) -> int:
+        """What consumers that died took from huey is handed out again; returns how many events."""
+        handed = self.outbox.release_dispatched()
+        self.recover()
+        logs.warning(LOG, "consumers stopped answering; their events are handed out again",
+                     consumers=",".join(dead), events=handed)
+        if handed:
+            with self.ledger.engine.begin() as conn:
+                self.ledger.add_counts(conn, {("redispatched", ""): float(handed)})
+        return handed
+
     def maintain(self) -> None:
         self.recover()
         if self.ledger.claim_slot("prune", 3600):
@@ -96,6 +113,36 @@ class Queue:
         # Every consumer's scheduler fires this; the slot lets one of them run it per period.
         if self.sweeper is not None and self.ledger.claim_slot("sweep", self.sweep_minutes * 60):
             self.sweeper()
+
+
+class Heartbeat:
+    """This consumer process's row in the ledger's `workers` table, refreshed by its dispatcher.
+
+    huey hands a message to one consumer and forgets it: if that process dies before claiming the
+    event, only the outbox row is left, marked as handed out. A row not refreshed for `lost_after`
+    seconds is a dead consumer; whichever dispatcher notices first deletes it and hands out again
+    every event still waiting to be claimed (a live consumer holding one only wakes up twice).
+    """
+
+    def __init__(self, queue: "Queue", every: float = HEARTBEAT_SECONDS, lost_after: float = LOST_AFTER) -> None:
+        if not 0 < every < lost_after:
+            raise ValueError(f"heartbeat every {every} s must be > 0 and shorter than lost_after {lost_after} s")
+        self.queue, self.every, self.lost_after = queue, every, lost_after
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._next = 0.0
+
+    def beat(self) -> int:
+        """Refreshes this consumer's row when it is due; returns how many events were handed out again."""
+        ledger = self.queue.ledger
+        now = ledger.clock()
+        if now < self._next:
+            return 0
+        self._next = now + self.every
+        dead = ledger.worker_seen(self.id, self.lost_after)
+        return self.queue.lost_consumers(dead) if dead else 0
+
+    def stop(self) -> None:
+        self.queue.ledger.worker_gone(self.id)
 
 
 class _Consumer(Consumer):
@@ -111,9 +158,11 @@ class _Consumer(Consumer):
 class Runner:
     """huey's consumer threads plus the dispatcher thread; `run()` blocks (CLI), `start()`/`stop()` don't."""
 
-    def __init__(self, queue: Queue, workers: int, *, poll: float = POLL_SECONDS, periodic: bool = True) -> None:
+    def __init__(self, queue: Queue, workers: int, *, poll: float = POLL_SECONDS, periodic: bool = True,
+                 heartbeat: Heartbeat | None = None) -> None:
         self.queue = queue
         self.poll = poll
+        self.heartbeat = heartbeat or Heartbeat(queue)
         self.stopping = threading.Event()
         # Short polling back-off: an idle worker notices a new event within ~0.1 s, not huey's 10 s.
         self.consumer = _Consumer(queue.huey, workers=workers, worker_type="thread", periodic=periodic,
@@ -121,6 +170,7 @@ class Runner:
         self.dispatcher = threading.Thread(target=self._dispatch_loop, name="pilotgate-dispatcher", daemon=True)
 
     def start(self) -> "Runner":
+        self.heartbeat.beat()  # registered before taking any message: its death is noticed
         self.queue.recover()
         self.consumer.start()
         self.dispatcher.start()
@@ -130,9 +180,11 @@ class Runner:
         self.stopping.set()
         self.consumer.stop(graceful=True)
         self.dispatcher.join(timeout=5)
+        self.heartbeat.stop()
 
     def run(self) -> None:
         """Until SIGINT or SIGTERM: both finish the events in hand, then return."""
+        self.heartbeat.beat()
         self.queue.recover()
         self.dispatcher.start()
         self.consumer._signal_actions[signal.SIGTERM] = (False, True)  # TERM, like INT: finish, then stop
@@ -142,10 +194,12 @@ class Runner:
         finally:
             self.stopping.set()
             self.dispatcher.join(timeout=5)
+            self.heartbeat.stop()
 
     def _dispatch_loop(self) -> None:
         while not self.stopping.is_set():
             try:
+                self.heartbeat.beat()
                 handed = self.queue.dispatch()
             except Exception as err:  # the database is away: keep trying, the rows wait in the outbox
                 logs.error(LOG, "dispatch failed", error=f"{type(err).__name__}: {err}")

@@ -3,7 +3,8 @@
 Events of one epic run one at a time under the epic's lock (file or PostgreSQL advisory lock, so
 across processes and machines); the lock holder also takes the epic's other waiting events, so a
 burst about one epic is worked off by one worker instead of waiting in line. Different epics run
-in parallel on huey's worker threads.
+in parallel on huey's worker threads. The events one holder takes are handled in one pass (one
+snapshot, one plan with each event's own actions), and each is still recorded done or failed.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Callable, Mapping, Sequence
 import requests
 from sqlalchemy.exc import OperationalError
 
-from connectors.base import Connector, PermanentError, TransientError, TrackerError
+from connectors.base import Connector, Outcome, PermanentError, TransientError, TrackerError
 from plugin import handlers, logs, metrics
 from plugin.ledger import AuditRecord, Ledger
 from plugin.metrics import labels
-from plugin.model import Tracker, action_kind
-from plugin.outbox import QUEUED, EventRecord, Outbox
+from plugin.model import Epic, Tracker, action_kind
+from plugin.outbox import BATCH, QUEUED, EventRecord, Outbox
 from plugin.templates import Template
 
 LOG = logging.getLogger("pilotgate.worker")
@@ -110,54 +111,78 @@ class Worker:
                     if first is not None:
                         self.outbox.defer(first, self.busy_delay)
                     return
-                for event_id in self.outbox.queued_for_epic(tracker, epic_key):
-                    if self.outbox.claim(event_id):
-                        self._handle(event_id, epic_key)
+                batch = self.outbox.claim_for_epic(tracker, epic_key)
+                if batch:
+                    self._handle(batch, epic_key)
             # An event may have joined the queue as the lock was let go: take it rather than strand it.
             if not self.outbox.queued_for_epic(tracker, epic_key):
                 return
             first = None
 
-    def _handle(self, event_id: int, epic_key: str) -> None:
-        record = self.outbox.get(event_id)
-        if record is None:
-            return
-        event, connector = record.event, self._connector(record.tracker)
-        with logs.log_context(delivery=record.delivery, tracker=record.tracker, ticket=event.ticket_key,
+    def _handle(self, batch: list[EventRecord], epic_key: str, adopt: bool = True) -> None:
+        """The claimed events of one epic in one pass: one snapshot and plan for all of them, each
+        event's own actions added, then each event recorded as done (or failed) on its own."""
+        first = batch[0]
+        with logs.log_context(delivery=first.delivery, tracker=first.tracker, ticket=first.event.ticket_key,
                               epic=epic_key):
             try:
-                outcomes = []
-                for _ in range(MAX_PASSES):
-                    epic = connector.snapshot(epic_key)
-                    template, now = self.templates[record.tracker], self.now()
-                    actions = handlers.actions_for(event, template, epic, now)
-                    applied = connector.apply(epic, actions) if actions else []
-                    outcomes += applied
-                    if not handlers.plan_again(event, template, epic, now, applied):
-                        break
-            except Exception as err:  # recorded on the event, never lost: see _failed
-                self._failed(record, err)
+                credited = self._passes(batch, epic_key, adopt and len(batch) < BATCH)
+            except Exception as err:  # recorded on every event of the pass, never lost: see _failed
+                if len(batch) > 1 and not isinstance(err, RETRYABLE):
+                    # Maybe one event's own action is refused for good: the others must not fail with it.
+                    for record in batch:
+                        self._handle([record], epic_key, adopt=False)
+                    return
+                for record in batch:
+                    self._failed(record, err)
                 return
             try:
-                self._done(record, epic_key, outcomes)
+                self._done(batch, epic_key, credited)
             except Exception as err:  # the ledger refused the record: retry; the actions are idempotent
-                self._failed(record, err)
+                for record in batch:
+                    self._failed(record, err)
 
-    def _done(self, record: EventRecord, epic_key: str, outcomes: list) -> None:
-        audit = handlers.audit_records(record.delivery, record.tracker, epic_key, outcomes)
-        counts = metrics.latency_counts(record.tracker, max(0.0, self.ledger.clock() - record.received_at))
-        counts[("processed", labels(tracker=record.tracker.value, result="done"))] = 1.0
-        for outcome in outcomes:
-            key = ("actions", labels(tracker=record.tracker.value, kind=action_kind(outcome.action),
-                                     outcome="done" if outcome.done else "skipped"))
-            counts[key] = counts.get(key, 0.0) + 1
-        counts.update(metrics.TRACKER_CALLS.drain())
+    def _passes(self, batch: list[EventRecord], epic_key: str, adopt: bool) -> list[tuple[Outcome, int]]:
+        """Snapshot, plan, apply (again when gates were just created); the outcomes with the index of the
+        event each is credited to. Waiting events about this epic found by the snapshot join `batch`."""
+        tracker = batch[0].tracker
+        connector, template = self._connector(tracker), self.templates[tracker]
+        credited: list[tuple[Outcome, int]] = []
+        for number in range(MAX_PASSES):
+            epic = connector.snapshot(epic_key)
+            if number == 0 and adopt:
+                batch += self.outbox.adopt(tracker, epic_key, refs_of(epic), BATCH - len(batch))
+            now, events = self.now(), [record.event for record in batch]
+            planned = handlers.batch_actions(events, template, epic, now)
+            applied = connector.apply(epic, [action for action, _ in planned]) if planned else []
+            credited += [(outcome, handlers.credited_to(outcome.action, planned)) for outcome in applied]
+            if not handlers.plan_batch_again(events, template, epic, now, applied):
+                break
+        return credited
+
+    def _done(self, batch: list[EventRecord], epic_key: str, credited: list[tuple[Outcome, int]]) -> None:
+        tracker, lead = batch[0].tracker, batch[0].delivery
+        audit: list[AuditRecord] = []
+        counts: dict[tuple[str, str], float] = {}
+        for index, record in enumerate(batch):
+            outcomes = [outcome for outcome, owner in credited if owner == index]
+            nothing = f"handled in one pass with delivery {lead}" if index else "epic already in shape"
+            audit += handlers.audit_records(record.delivery, tracker, epic_key, outcomes, nothing)
+            age = max(0.0, self.ledger.clock() - record.received_at)
+            _add(counts, metrics.latency_counts(tracker, age))
+        _add(counts, {("processed", labels(tracker=tracker.value, result="done")): float(len(batch))})
+        if len(batch) > 1:
+            _add(counts, {("coalesced", labels(tracker=tracker.value)): float(len(batch) - 1)})
+        for outcome, _ in credited:
+            _add(counts, {("actions", labels(tracker=tracker.value, kind=action_kind(outcome.action),
+                                             outcome="done" if outcome.done else "skipped")): 1.0})
+        _add(counts, metrics.TRACKER_CALLS.drain())
         with self.ledger.engine.begin() as conn:
             self.ledger.write_audit(conn, audit)
             self.ledger.add_counts(conn, counts)
-            self.outbox.finish(conn, record.id)
-        logs.info(LOG, "event processed", epic=epic_key,
-                  actions=",".join(f"{a.action}:{'done' if a.done else 'skipped'}" for a in audit))
+            self.outbox.finish_all(conn, [record.id for record in batch])
+        logs.info(LOG, "event processed", epic=epic_key, events=len(batch),
+                  actions=",".join(f"{a.action}:{'done' if a.done else 'skipped'}" for a in audit if a.action != "none"))
 
     def _skip(self, record: EventRecord, reason: str) -> None:
         audit = [AuditRecord(record.delivery, record.tracker, None, record.event.ticket_key or None, "none",
@@ -178,7 +203,8 @@ class Worker:
         if retry:
             delay = self.policy.delay(attempt, getattr(err, "retry_after", None), self.rng)
             retry_at = self.ledger.clock() + delay
-        self.outbox.record_failure(record.id, text, retry_at)
+        if not self.outbox.record_failure(record.id, text, retry_at, record.status):
+            return  # another worker took the event meanwhile (found it waiting for this epic's pass)
         result = "retry" if retry else "failed"
         with self.ledger.engine.begin() as conn:
             self.ledger.add_counts(conn, {("processed", labels(tracker=record.tracker.value, result=result)): 1.0,
@@ -196,6 +222,16 @@ class Worker:
         if connector is None:
             raise PermanentError(f"{tracker.value} is not configured")
         return connector
+
+
+def refs_of(epic: Epic) -> set[str]:
+    """What events name the epic and its tickets by: keys, and tracker ids (Jira link events)."""
+    return {ref for ticket in (epic.ticket, *epic.children) for ref in (ticket.key, ticket.ref) if ref}
+
+
+def _add(counts: dict[tuple[str, str], float], more: Mapping[tuple[str, str], float]) -> None:
+    for key, amount in more.items():
+        counts[key] = counts.get(key, 0.0) + amount
 
 
 def describe(err: Exception) -> str:
