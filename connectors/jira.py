@@ -119,12 +119,28 @@ class JiraConnector:
         candidates = [ref_key for ref_key, _ in refs]
         ids = [int(ref) for _, ref in refs if str(ref).isdigit()]
         likely = candidates[-1] if _below_epics(fields.get("issuetype")) else key
+        hits, issues = self._pilots_and_children(candidates, ids, likely)
+        found = next((candidate for candidate in candidates if candidate in hits), None)
+        if found is not None:
+            children = None
+            if found == likely:
+                children = [i for i in issues if _parent_key(i) == found] + ([ticket] if found != key else [])
+                children.sort(key=_creation_order)
+            self._keep_read(found, (hits[found], children))
+        return found
+
+    def _pilots_and_children(
+        self, candidates: Sequence[str], ids: Sequence[int], likely: str
+    ) -> tuple[dict[str, Raw], list[Raw]]:
+        """The pilots among the candidates (the ticket first) by key, and the issues read with them:
+        the children of `likely` when it is a pilot (the ticket itself left out), else at most a page."""
+        ticket = candidates[0]
         pilots, _ = _split_order(self.config.pilots)
         pilot_clause = f"({pilots}) AND key in ({', '.join(candidates)})"
-        children_clause = f"parent = {likely}" if likely == key else f"(parent = {likely} AND key != {key})"
+        children = f"parent = {likely}" if likely == ticket else f"(parent = {likely} AND key != {ticket})"
         gates = sorted(self._gate_ids(likely) - set(ids))[: RECONCILE_LIMIT - len(ids)]
-        pages = self._pages(f"({pilot_clause}) OR {children_clause} ORDER BY created ASC", EPIC_FIELDS,
-                            [GATE_PROPERTY], ids + gates)
+        pages = self._pages(f"({pilot_clause}) OR {children} ORDER BY created ASC", EPIC_FIELDS,
+                            [GATE_PROPERTY], [*ids, *gates])
         issues, more = next(pages, ([], False))
         hits = {issue["key"]: issue for issue in issues if issue["key"] in candidates}
         if more and likely not in hits:
@@ -135,14 +151,7 @@ class JiraConnector:
             for page, _ in pages:
                 issues += page
         pages.close()
-        found = next((candidate for candidate in candidates if candidate in hits), None)
-        if found is not None:
-            children = None
-            if found == likely:
-                children = [i for i in issues if _parent_key(i) == found] + ([ticket] if found != key else [])
-                children.sort(key=_creation_order)
-            self._keep_read(found, (hits[found], children))
-        return found
+        return hits, issues
 
     def _keep_read(self, key: str, read: Read) -> None:
         now = time.monotonic()
