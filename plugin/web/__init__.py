@@ -21,6 +21,7 @@ from plugin.metrics import WebMetrics
 from plugin.model import Tracker
 from plugin.outbox import Outbox
 from plugin.queue import make_huey
+from plugin.web.wal import WalCheckpointer
 from plugin.web.webhooks import WebhookGateway
 
 EXTENSION = "pilotgate"
@@ -50,6 +51,7 @@ class Service:
     metrics: WebMetrics
     sources: dict[str, WebhookSource]
     started: float
+    checkpointer: WalCheckpointer | None = None  # SQLite only
 
 
 def _blueprints() -> list:
@@ -72,6 +74,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     state = app.extensions[EXTENSION] = Service(
         config=settings, ledger=ledger, outbox=Outbox(ledger), queue_ping=huey.pending_count,
         metrics=WebMetrics(), sources=webhook_sources(settings), started=time.time(),
+        checkpointer=WalCheckpointer(ledger.engine) if ledger.engine.dialect.name == "sqlite" else None,
     )
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
@@ -95,12 +98,16 @@ def _settings(config: Config | Mapping[str, Any] | None) -> Config:
     raise ConfigError(f"create_app: config must be a Config, a mapping or None, not {type(config).__name__}")
 
 
-def _create_schema(ledger: Ledger) -> None:
-    try:
-        ledger.create_schema()
-    except OperationalError:
-        # Several server workers starting at once race to create the tables: the loser finds them made.
-        ledger.create_schema()
+def _create_schema(ledger: Ledger, attempts: int = 5) -> None:
+    # Several server workers starting at once race to create the tables, one table at a time: the
+    # loser of a race finds that table made and tries again (create_all skips what exists).
+    for attempt in range(attempts):
+        try:
+            ledger.create_schema()
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
 
 
 def webhook_sources(config: Config) -> dict[str, WebhookSource]:

@@ -135,6 +135,8 @@ def _enqueue(state, source, event: Event, body: bytes, refuse: "_Refusal") -> An
         event = replace(event, delivery_id="sha256:" + hashlib.sha256(body).hexdigest())
     if len(event.delivery_id) > MAX_KEY or len(event.ticket_key) > MAX_KEY:
         raise refuse(400, "invalid", f"delivery id and ticket key are at most {MAX_KEY} characters", event.kind.value)
+    if state.checkpointer is not None:
+        state.checkpointer.ensure_running()
     try:
         row = state.outbox.accept(event)
     except (SQLAlchemyError, state.ledger.engine.dialect.loaded_dbapi.Error) as err:
