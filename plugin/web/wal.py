@@ -41,9 +41,10 @@ class WalCheckpointer:
                 threading.Thread(target=_run, args=(weakref.ref(self), self._stop, self.interval),
                                  name="pilotgate-wal-checkpoint", daemon=True).start()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> tuple[int, int, int]:
+        """SQLite's answer: (busy, frames in the WAL, frames copied into the database)."""
         with self.engine.connect() as conn:
-            conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+            return tuple(conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)")).one())
 
     def stop(self) -> None:
         self._stop.set()
