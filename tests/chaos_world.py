@@ -22,10 +22,11 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from connectors.sandbox.jira_store import BOT
-from connectors.sandbox.server import Sandbox
+from connectors.sandbox.server import Sandbox, _QuietHandler
 from plugin.config import Config, config_from_mapping, load_config
 from plugin.ledger import Ledger, audit, events
 from plugin.model import Tracker
+from plugin.queue import Heartbeat, Runner
 from plugin.worker import RetryPolicy
 from tests.conftest import TEMPLATES as TEMPLATES_DIR, config_mapping
 
@@ -41,6 +42,7 @@ class ScaledPolicy(RetryPolicy):
 
 FAST_POLICY = ScaledPolicy(attempts=40, base=2.0 * TIME_SCALE, cap=600.0 * TIME_SCALE)
 EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "400"))  # 2000 for the full run of docs/PERFORMANCE.md
+LOST_AFTER = 2.0  # seconds of silence after which a worker process counts as killed
 EVENTS_PER_EPIC = 10
 WORK_PER_EPIC = 5
 STARTED_PER_EPIC = 3
@@ -67,9 +69,9 @@ def build_chaos_worker(config: Config, threads: int = 4):
     connectors = {Tracker.JIRA: JiraConnector(config.jira, ledger, session=jira_session(config.jira),
                                               sleep=scaled_sleep)}
     runtime = build_worker(config, connectors=connectors, policy=FAST_POLICY)
-    from plugin.queue import Runner
-
-    return runtime, Runner(runtime.queue, threads, periodic=False)
+    # A killed worker's lost messages are handed out again within seconds, not the default 15 s.
+    heartbeat = Heartbeat(runtime.queue, every=0.25, lost_after=LOST_AFTER)
+    return runtime, Runner(runtime.queue, threads, periodic=False, heartbeat=heartbeat)
 
 
 class WebServer:
@@ -79,7 +81,7 @@ class WebServer:
         from plugin.web import create_app
 
         self.app = create_app(config)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self.server.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
@@ -142,6 +144,21 @@ def drained(ledger: Ledger) -> bool:
     return waiting == 0
 
 
+def settled(sandbox: Sandbox, ledger: Ledger):
+    """A condition for `wait_until`: no webhook waiting in the sandbox and no event in the outbox, twice
+    in a row with no new delivery between. The workers' own writes send webhooks (link events) that
+    queue more events, so a drained outbox alone may still have deliveries on their way to it."""
+    seen: list[int] = []
+
+    def check() -> bool:
+        hooks = sandbox.state.hooks
+        quiet = hooks.wait_idle(0.0) and drained(ledger) and hooks.wait_idle(0.0)
+        seen.append(len(hooks.deliveries) if quiet else -1)
+        return len(seen) > 1 and seen[-1] == seen[-2] != -1
+
+    return check
+
+
 def wait_until(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -183,6 +200,7 @@ def delivery_report(sandbox: Sandbox, ledger: Ledger) -> dict[str, Any]:
     accepted = [d for d in sent if any(a.get("status") == 202 for a in d.attempts)]
     return {
         "sent": len(sent), "final_status": final, "rows": rows,
+        "final_errors": Counter(d.attempts[-1].get("error") for d in sent if d.attempts and d.attempts[-1].get("error")),
         "accepted_without_row": [d.id for d in accepted if d.id not in rows],
         "unsettled": [d for d, s in rows.items() if s not in ("done", "failed")],
         "completed_twice": sorted(set(repeated)),
