@@ -30,6 +30,7 @@ from connectors.github_http import GitHubHttp
 from connectors.github_markers import COMMENT_MARKER, NOTE_MARKER, split_key
 from connectors.github_ids import GateRef, IdBook
 from connectors.github_writes import CommentWriter, GateProvisioner, LinkBatch
+from connectors.recent_reads import RecentReads
 from plugin.config import GitHubConfig
 from plugin.model import (
     Action,
@@ -70,6 +71,8 @@ class GitHubConnector:
         self._comments = CommentWriter(self.http, memory)
         self._facts: dict[str, EpicFacts] = {}
         self._repos: dict[str, RepoFacts] = {}  # lower-case owner/name -> node id and label ids
+        # What epic_of read (repository node, epic node), for the snapshot that follows it.
+        self._recent: RecentReads[tuple[dict, dict]] = RecentReads(clock=clock)
 
     # reading
 
@@ -82,20 +85,36 @@ class GitHubConnector:
             yield from self._search_epics(repos)
 
     def snapshot(self, epic_key: str) -> Epic:
+        """One GraphQL read of the epic and its sub-issues; none right after `epic_of` found this epic
+        (it read the same fragment), unless this process wrote to the epic since that read began."""
+        kept = self._recent.take(epic_key)
+        if kept is not None:
+            repository, node = kept
+            self._learn_repository(repository)
+            return self._remember(node)
         epic = self._read_epics([epic_key])[0]
         if epic is None:
             raise NotFound(f"{epic_key}: no such issue, or the bot may not see it")
         return epic
 
     def epic_of(self, ticket_key: str) -> str | None:
+        """The issue itself if it is a configured pilot, else its parent if that is one; None otherwise.
+
+        One GraphQL request reads both as a snapshot reads an epic (sub-issues, comments, repository
+        and label ids); the pilot's answer is kept for the snapshot that follows (RecentReads).
+        """
         owner, repo, number = split_key(ticket_key)
-        data = self.http.graphql(EPIC_OF, {"owner": owner, "name": repo, "number": number})
-        issue = (data.get("repository") or {}).get("issue")
+        ticket = self._recent.ticket()
+        repository = self.http.graphql(EPIC_OF, {"owner": owner, "name": repo, "number": number}).get("repository")
+        issue = (repository or {}).get("issue")
         if issue is None:
             return None
-        for candidate in (issue, issue.get("parent")):
+        parent = issue.get("parent")
+        for candidate, where in ((issue, repository), (parent, (parent or {}).get("repository"))):
             if candidate and self._is_configured_pilot(candidate):
-                return node_key(candidate)
+                key = node_key(candidate)
+                self._recent.keep(key, ticket, _covered(candidate), (where, candidate))
+                return key
         return None
 
     def project_item_status(self, item_node_id: str) -> tuple[str | None, str | None]:
@@ -116,10 +135,12 @@ class GitHubConnector:
             variables[f"o{i}"], variables[f"r{i}"], variables[f"n{i}"] = split_key(key)
         data = self.http.graphql(epics_by_key(len(keys)), variables)
         for i in range(len(keys)):
-            repository = data.get(f"e{i}")
-            if repository and repository.get("id"):
-                self._repos[repository["nameWithOwner"].lower()] = RepoFacts.from_node(repository)
+            self._learn_repository(data.get(f"e{i}"))
         return [self._remember(((data.get(f"e{i}") or {}).get("issue"))) for i in range(len(keys))]
+
+    def _learn_repository(self, repository: dict | None) -> None:
+        if repository and repository.get("id"):
+            self._repos[repository["nameWithOwner"].lower()] = RepoFacts.from_node(repository)
 
     def _search_epics(self, repos: Sequence[str]) -> Iterator[Epic]:
         variables = {"q": search_query(repos, self.config.pilot_label), "first": EPICS_PER_QUERY, "after": None}
@@ -159,9 +180,19 @@ class GitHubConnector:
         goes out in one more, before the first label, comment or status. A refused action
         (PermanentError) becomes a not-done Outcome so the others still happen; TransientError
         propagates once what succeeded is recorded: the whole batch is safe to repeat.
+        Every issue it may change is stamped as written before and after, so no read kept from before
+        stands in for a snapshot after it (nor one of a repository whose labels it created).
         """
-        facts = self._facts.get(epic.key) or _facts_from(epic)
+        touched = _touched(epic, actions)
+        self._recent.written(touched)
         ids = IdBook(self.http, self._repos, epic)
+        try:
+            return self._apply_all(epic, actions, ids)
+        finally:
+            self._recent.written(touched | {_labels_of(r) for r in ids.labels_created_in})
+
+    def _apply_all(self, epic: Epic, actions: Sequence[Action], ids: IdBook) -> list[Outcome]:
+        facts = self._facts.get(epic.key) or _facts_from(epic)
         links = LinkBatch()
         problems: list[str] = []
         outcomes: dict[int, Outcome] = {}
@@ -311,6 +342,30 @@ def _private_key(value: str) -> str:
     if not path.is_file():
         raise PermanentError("github.private_key is neither a PEM key nor the path of a readable file")
     return path.read_text(encoding="utf-8")
+
+
+def _covered(node: dict) -> set[str]:
+    """What a read of an epic shows, as `_touched` names it: its sub-issues and its repository's labels."""
+    children = {node_key(child).lower() for child in node["subIssues"]["nodes"]}
+    return children | {node_key(node).lower(), _labels_of(node["repository"]["nameWithOwner"])}
+
+
+def _touched(epic: Epic, actions: Sequence[Action]) -> set[str]:
+    """Every issue `actions` may change on `epic`, lower-cased: stamps must match whatever case reads use."""
+    keys = {epic.key}
+    for action in actions:
+        if isinstance(action, CreateGates):
+            keys.add(action.epic_key)
+            keys.update(blocked for gate in action.gates for blocked in gate.blocks)
+        elif isinstance(action, AddBlocksLink):
+            keys.update((action.blocker_key, action.blocked_key))
+        else:
+            keys.add(action.ticket_key)
+    return {key.lower() for key in keys}
+
+
+def _labels_of(repository: str) -> str:
+    return f"labels of {repository.lower()}"
 
 
 def _facts_from(epic: Epic) -> EpicFacts:

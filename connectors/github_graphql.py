@@ -58,21 +58,25 @@ query PilotEpics($q: String!, $first: Int!, $after: String) {
 }
 """
 
-EPIC_OF = """
+_REPOSITORY_FRAGMENT = f"""
+fragment RepositoryFacts on Repository {{
+  id
+  nameWithOwner
+  labels(first: {REPOSITORY_LABELS}) {{ totalCount nodes {{ id name }} }}
+}}
+"""
+
+# The issue and its parent, each read as fully as a snapshot reads an epic (with its repository's ids):
+# whichever is the pilot, the snapshot that follows reuses this answer instead of asking again.
+EPIC_OF = _ISSUE_FRAGMENTS + _REPOSITORY_FRAGMENT + """
 query EpicOf($owner: String!, $name: String!, $number: Int!) {
   repository(owner: $owner, name: $name) {
+    ...RepositoryFacts
     issue(number: $number) {
-      ...EpicCandidate
-      parent { ...EpicCandidate }
+      ...PilotEpic
+      parent { ...PilotEpic repository { ...RepositoryFacts } }
     }
   }
-}
-
-fragment EpicCandidate on Issue {
-  number
-  repository { nameWithOwner }
-  labels(first: 20) { nodes { name } }
-  issueType { name }
 }
 """
 
@@ -105,15 +109,6 @@ def epics_by_key(count: int) -> str:
         for i in range(count)
     )
     return _ISSUE_FRAGMENTS + _REPOSITORY_FRAGMENT + f"\nquery PilotEpicsByKey({params}) {{\n{fields}\n}}\n"
-
-
-_REPOSITORY_FRAGMENT = f"""
-fragment RepositoryFacts on Repository {{
-  id
-  nameWithOwner
-  labels(first: {REPOSITORY_LABELS}) {{ totalCount nodes {{ id name }} }}
-}}
-"""
 
 
 def lookup(labels: int, issues: int) -> str:

@@ -41,6 +41,7 @@ class IdBook:
         self.http = http
         self.repos = repos
         self.issues: dict[str, GateRef] = {}
+        self.labels_created_in: set[str] = set()  # repositories a createLabel request was sent to
         epic_ref = self._learn(epic.ticket.key, epic.ticket.ref, UNKNOWN)
         for child in epic.children:
             self._learn(child.key, child.ref, epic_ref.node_id if epic_ref else UNKNOWN)
@@ -108,6 +109,7 @@ class IdBook:
     def _create_labels(self, repository: str, facts: RepoFacts, names: list[str]) -> None:
         variables = {f"l{i}": {"repositoryId": facts.node_id, "name": name, "color": LABEL_COLOR}
                      for i, name in enumerate(names)}
+        self.labels_created_in.add(repository)
         answer = self.http.mutate(create_labels(len(names)), variables)
         for i in range(len(names)):
             payload = answer.payload(f"l{i}")

@@ -15,6 +15,7 @@ from plugin.demo_story import GitHubTeam, JiraTeam, Pilot, Team, Watcher
 from plugin.model import Epic, Tracker
 
 # Tracker API calls that only read, although they are POSTs.
+# POSTs that only read; GraphQL mutations are counted apart, as "POST /graphql mutation", so they are writes.
 READ_ROUTES = {"POST /rest/api/2/search/jql", "POST /rest/api/2/search", "POST /graphql",
                "POST /rest/api/2/comment/list"}
 WORK = {Tracker.JIRA: ["Train the invoice classifier", "Label 2,000 historical invoices"],
@@ -70,7 +71,8 @@ def bot_comments(stack: Stack, tracker: Tracker, key: str) -> list[str]:
 
 
 def writes(stack: Stack) -> int:
-    """Tracker API calls that could change something: every non-GET call except the read-only POSTs."""
+    """Tracker API calls that could change something: every non-GET call (GraphQL mutations included)
+    except the read-only POSTs."""
     routes = stack.sandbox.client.calls()["routes"]
     return sum(n for route, n in routes.items() if not route.startswith("GET ") and route not in READ_ROUTES)
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.base import NotFound
-from connectors.github_graphql import SEARCH_EPICS
+from connectors.github_graphql import EPIC_OF, SEARCH_EPICS
 from plugin.model import StatusCategory
 from tests.github_nodes import (
     GRAPHQL, REPO, comment, epic_node, fragment_fields, gh, graphql_answer, issue_node, make_connector, sent,
@@ -104,20 +104,35 @@ def test_snapshot_of_a_missing_issue_is_not_found(gh):
         make_connector().snapshot(f"{REPO}#404")
 
 
-@pytest.mark.parametrize("issue, expected", [
-    ({"labels": {"nodes": [{"name": "ai-pilot"}]}, "parent": None}, f"{REPO}#5"),
-    ({"labels": {"nodes": []}, "parent": {"labels": {"nodes": [{"name": "AI-Pilot"}]}}}, f"{REPO}#1"),
-    ({"labels": {"nodes": []}, "parent": {"labels": {"nodes": [{"name": "bug"}]}}}, None),
-    ({"labels": {"nodes": []}, "parent": None}, None),
+REPOSITORY = {"id": "R_kgDOpilots", "nameWithOwner": REPO,
+              "labels": {"totalCount": 1, "nodes": [{"id": "LA_ai", "name": "ai-pilot"}]}}
+
+
+def epic_of_answer(labels: tuple[str, ...], parent_labels: tuple[str, ...] | None) -> dict:
+    """The EpicOf query's answer for issue #5 and, unless None, its parent #1 (both PilotEpic fragments)."""
+    issue = epic_node(5, labels=labels)
+    issue["parent"] = None if parent_labels is None else {
+        **epic_node(1, (issue_node(5, labels=labels),), labels=parent_labels), "repository": REPOSITORY}
+    return {"repository": {**REPOSITORY, "issue": issue}}
+
+
+@pytest.mark.parametrize("labels, parent_labels, expected", [
+    (("ai-pilot",), None, f"{REPO}#5"),
+    ((), ("AI-Pilot",), f"{REPO}#1"),
+    ((), ("bug",), None),
+    ((), None, None),
 ])
-def test_epic_of_is_the_issue_itself_or_its_pilot_parent(gh, issue, expected):
-    node = {"number": 5, "repository": {"nameWithOwner": REPO}, "issueType": None, **issue}
-    if node["parent"] is not None:
-        node["parent"].update(number=1, repository={"nameWithOwner": REPO}, issueType=None)
-    graphql_answer(gh, {"repository": {"issue": node}})
+def test_epic_of_is_the_issue_itself_or_its_pilot_parent(gh, labels, parent_labels, expected):
+    graphql_answer(gh, epic_of_answer(labels, parent_labels))
 
     assert make_connector().epic_of(f"{REPO}#5") == expected
     assert sent(gh) == [("POST", "/graphql", {"owner": "example-org", "name": "ml-pilots", "number": 5})]
+    assert json.loads(gh.calls[0].request.body)["query"] == EPIC_OF
+
+
+def test_epic_of_a_missing_issue_is_none(gh):
+    graphql_answer(gh, {"repository": {**REPOSITORY, "issue": None}})
+    assert make_connector().epic_of(f"{REPO}#404") is None
 
 
 def test_project_item_status_names_the_issue_and_its_status(gh):

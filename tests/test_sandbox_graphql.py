@@ -171,3 +171,19 @@ def test_aliased_blocked_by_links_are_one_request_and_a_duplicate_is_refused_alo
     assert [e["path"] for e in repeat["errors"]] == [["k0"], ["k1"]]
     assert all(e["type"] == "UNPROCESSABLE" for e in repeat["errors"])
     assert client.github_record(REPO, second["number"])["blocked_by"] == [gate["id"]]
+
+
+def test_graphql_mutations_are_counted_as_writes_apart_from_queries(sandbox):
+    client = sandbox.client
+    gate, work = (client.github_issue(REPO, t) for t in ("Counted gate", "Counted work"))
+    client.reset_calls()
+    ask(sandbox, github_graphql.CONTENT_NODE, id=work["node_id"])
+    ask(sandbox, github_graphql.link_issues(["blocked_by"]),
+        k0={"issueId": work["node_id"], "blockingIssueId": gate["node_id"]})
+    named = "query Read { viewer { login } }\nmutation Write { __typename }"
+    requests.post(f"{sandbox.url}/graphql", json={"query": named, "operationName": "Read"},
+                  headers={"Authorization": "bearer t"}, timeout=10)
+
+    calls = client.calls()
+    assert calls["routes"] == {"POST /graphql": 2, "POST /graphql mutation": 1}
+    assert calls["paths"] == {"POST /graphql": 2, "POST /graphql mutation": 1}

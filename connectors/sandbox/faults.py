@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 
 GITHUB_LIMITS = {"core": 5000, "search": 30, "graphql": 5000}
 
@@ -43,7 +46,8 @@ class Faults:
     """Thread-safe state: the current plan, what it already injected, and the call counters."""
 
     plan: FaultPlan = field(default_factory=FaultPlan)
-    routes: Counter = field(default_factory=Counter)  # "POST /rest/api/2/issue/<key>/comment" -> n
+    # "POST /rest/api/2/issue/<key>/comment" -> n; GraphQL mutations count apart, as "POST /graphql mutation"
+    routes: Counter = field(default_factory=Counter)
     paths: Counter = field(default_factory=Counter)  # "POST /rest/api/2/issue/PILOT-1/comment" -> n
     injected: Counter = field(default_factory=Counter)  # "429" / "500" -> n
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,10 +61,12 @@ class Faults:
             self._random = random.Random(plan.seed)
             self._burst_left = plan.burst_429
 
-    def count(self, method: str, route: str, path: str) -> None:
+    def count(self, method: str, route: str, path: str, kind: str = "") -> None:
+        """`kind` sets calls of one route apart: "mutation" for a GraphQL request that writes."""
+        suffix = f" {kind}" if kind else ""
         with self.lock:
-            self.routes[f"{method} {route}"] += 1
-            self.paths[f"{method} {path}"] += 1
+            self.routes[f"{method} {route}{suffix}"] += 1
+            self.paths[f"{method} {path}{suffix}"] += 1
 
     def decide(self, path: str) -> tuple[float, int | None]:
         """(delay, status to answer instead of serving) for one call."""
@@ -102,3 +108,25 @@ class Faults:
             self.routes.clear()
             self.paths.clear()
             self.injected.clear()
+
+
+def graphql_kind(body: Any) -> str:
+    """"mutation" when a POST /graphql body runs a mutation, else "" (queries, and what does not parse)."""
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return ""
+    name = body.get("operationName")
+    return _operation_kind(body["query"], name if isinstance(name, str) else None)
+
+
+@functools.lru_cache(maxsize=256)
+def _operation_kind(query: str, operation_name: str | None) -> str:
+    """The operation GraphQL would run: the one named, else the document's only one."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return ""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
+    if len(chosen) != 1:
+        return ""  # ambiguous or unknown: GraphQL refuses to run it, so nothing is written
+    return "mutation" if chosen[0].operation is OperationType.MUTATION else ""

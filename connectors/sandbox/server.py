@@ -12,7 +12,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from connectors.sandbox import admin, github_api, graphql_api, jira_api, jira_issue_api
-from connectors.sandbox.faults import Faults
+from connectors.sandbox.faults import Faults, graphql_kind
 from connectors.sandbox.github_events import github_payload
 from connectors.sandbox.github_shapes import GitHubShapes
 from connectors.sandbox.github_store import GitHubStore
@@ -91,7 +91,8 @@ def _count_and_inject() -> tuple[Response, int] | None:
         return None
     state: SandboxState = app_state()
     rule = request.url_rule.rule if request.url_rule else path
-    state.faults.count(request.method, rule, path)
+    kind = graphql_kind(request.get_json(silent=True)) if rule == "/graphql" and request.method == "POST" else ""
+    state.faults.count(request.method, rule, path, kind)
     delay, status = state.faults.decide(path)
     if delay:
         time.sleep(delay)
