@@ -114,6 +114,10 @@ class LedgerCollector:
                             "Tracker API responses by HTTP status", ["tracker", "status"])
         yield from _counter(counts, "processed", "pilotgate_events_processed",
                             "Event processing attempts by result (done, retry, failed)", ["tracker", "result"])
+        yield from _counter(counts, "coalesced", "pilotgate_events_coalesced",
+                            "Events handled inside another event's pass over the same epic", ["tracker"])
+        yield from _counter(counts, "redispatched", "pilotgate_events_redispatched",
+                            "Events handed out again after the worker holding them died", [])
         yield _latency(counts)
         stats = self.stats()
         for name, doc, value in (

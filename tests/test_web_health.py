@@ -67,6 +67,17 @@ def test_metrics_show_the_workers_actions_latency_and_failures(config, client, d
     assert "pilotgate_events_failed 0.0" in text
 
 
+def test_metrics_count_events_handled_inside_another_events_pass(config, client, deliveries):
+    setup = make_worker(config, new_pilot(FakeConnector()))
+    for number in range(3):  # a burst for one epic: the first pass takes all three
+        deliveries.jira(work_started(), delivery=f"burst-{number}")
+    first = setup.outbox.dispatch_due()[0]
+    setup.worker.process(first)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'pilotgate_events_coalesced_total{tracker="jira"} 2.0' in text
+    assert "# TYPE pilotgate_events_redispatched_total counter" in text
+
+
 def test_log_lines_carry_delivery_tracker_and_ticket_but_never_a_secret(config, client, deliveries, caplog):
     stream = io.StringIO()
     handler = configure_logging(config, stream=stream)
