@@ -42,6 +42,7 @@ class ScaledPolicy(RetryPolicy):
 
 FAST_POLICY = ScaledPolicy(attempts=40, base=2.0 * TIME_SCALE, cap=600.0 * TIME_SCALE)
 EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "400"))  # 2000 for the full run of docs/PERFORMANCE.md
+WEBHOOK_THREADS = 8  # the sandbox's concurrent deliveries; each waits for the web service's INSERT
 LOST_AFTER = 2.0  # seconds of silence after which a worker process counts as killed
 EVENTS_PER_EPIC = 10
 WORK_PER_EPIC = 5

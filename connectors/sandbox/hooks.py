@@ -1,4 +1,4 @@
-"""Webhook delivery from a background thread, signed and retried as the real trackers do; redelivery by id."""
+"""Webhook delivery from background threads, signed and retried as the real trackers do; redelivery by id."""
 
 from __future__ import annotations
 
@@ -55,13 +55,16 @@ class Delivery:
 
 
 class Dispatcher:
-    """Queues deliveries, sends them in order from one thread, retries failures with backoff.
+    """Queues deliveries, sends them from `threads` threads, retries failures with backoff.
 
     Both trackers retry 5xx, 408/409/425/429 and connection failures; `max_attempts` and
     `retry_delay` (doubling) are small so tests and the demo see the retries within seconds.
+    One thread sends in the order the changes happened; several send concurrently and so in
+    no promised order, as Jira and GitHub do (neither guarantees the order of deliveries).
     """
 
-    def __init__(self, max_attempts: int = 4, retry_delay: float = 0.2, timeout: float = 10.0) -> None:
+    def __init__(self, max_attempts: int = 4, retry_delay: float = 0.2, timeout: float = 10.0,
+                 threads: int = 1) -> None:
         self.targets = {"jira": Target(), "github": Target()}
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
@@ -72,9 +75,19 @@ class Dispatcher:
         self._busy = 0
         self._cond = threading.Condition()
         self._stopped = False
-        self._session = requests.Session()
-        self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
-        self._thread.start()
+        self._threads: list[threading.Thread] = []
+        self.deliver_from(threads)
+
+    def deliver_from(self, threads: int) -> None:
+        """Sends from at least `threads` threads from now on, each with its own connection."""
+        if threads < 1:
+            raise ValueError(f"webhook threads must be at least 1, got {threads}")
+        with self._cond:
+            while len(self._threads) < threads:
+                thread = threading.Thread(target=self._run, name=f"sandbox-webhooks-{len(self._threads)}",
+                                          daemon=True)
+                self._threads.append(thread)
+                thread.start()
 
     def configure(self, tracker: str, url: str | None, secret: str | None) -> None:
         if tracker not in self.targets:
@@ -123,31 +136,32 @@ class Dispatcher:
         self._cond.notify_all()
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopped and (not self._queue or self._queue[0][0] > time.monotonic()):
-                    wait = self._queue[0][0] - time.monotonic() if self._queue else None
-                    self._cond.wait(wait)
-                if self._stopped:
-                    return
-                _, _, delivery_id = heapq.heappop(self._queue)
-                delivery = self.deliveries[delivery_id]
-                self._busy += 1
-            try:
-                self._attempt(delivery)
-            finally:
+        with requests.Session() as session:  # requests' sessions are not safe to share between threads
+            while True:
                 with self._cond:
-                    self._busy -= 1
-                    self._cond.notify_all()
+                    while not self._stopped and (not self._queue or self._queue[0][0] > time.monotonic()):
+                        wait = self._queue[0][0] - time.monotonic() if self._queue else None
+                        self._cond.wait(wait)
+                    if self._stopped:
+                        return
+                    _, _, delivery_id = heapq.heappop(self._queue)
+                    delivery = self.deliveries[delivery_id]
+                    self._busy += 1
+                try:
+                    self._attempt(session, delivery)
+                finally:
+                    with self._cond:
+                        self._busy -= 1
+                        self._cond.notify_all()
 
-    def _attempt(self, delivery: Delivery) -> None:
+    def _attempt(self, session: requests.Session, delivery: Delivery) -> None:
         headers = dict(delivery.headers)
         retry_number = len(delivery.attempts)
         if delivery.tracker == "jira" and retry_number:
             headers["X-Atlassian-Webhook-Retry"] = str(retry_number)
         attempt: dict[str, Any] = {"at": time.time()}
         try:
-            response = self._session.post(delivery.url, data=delivery.body, headers=headers, timeout=self.timeout)
+            response = session.post(delivery.url, data=delivery.body, headers=headers, timeout=self.timeout)
             attempt.update(status=response.status_code, ok=200 <= response.status_code < 300)
             retry = response.status_code in RETRY_STATUSES or response.status_code >= 500
         except requests.RequestException as err:
@@ -177,5 +191,5 @@ class Dispatcher:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
-        self._thread.join(timeout=5)
-        self._session.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
