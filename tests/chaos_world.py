@@ -7,8 +7,12 @@ Also the entry point of the worker process the SIGKILL test starts: `python -m t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -17,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from connectors.sandbox.jira_store import BOT
-from connectors.sandbox.server import Sandbox, _QuietHandler
+from connectors.sandbox.server import Sandbox
 from plugin.config import Config, config_from_mapping, load_config
 from plugin.ledger import Ledger, audit, events
 from plugin.model import Tracker
@@ -30,6 +34,7 @@ from plugin.queue import Heartbeat, Runner
 from plugin.worker import RetryPolicy
 from tests.conftest import TEMPLATES as TEMPLATES_DIR, config_mapping
 
+ROOT = Path(__file__).resolve().parents[1]
 TIME_SCALE = 0.02  # one second of tracker-requested waiting takes 20 ms here
 
 
@@ -76,21 +81,45 @@ def build_chaos_worker(config: Config, threads: int = 4):
 
 
 class WebServer:
-    """plugin.web on a loopback port in a thread, the way the sandbox's webhooks reach it."""
+    """The web service as production runs it: granian (`pilotgate serve`'s server) in its own process
+    on a loopback port, the way the sandbox's webhooks reach it. Its connections stay open between
+    deliveries, and its CPU is not taken from the sandbox's."""
 
-    def __init__(self, config: Config) -> None:
-        from plugin.web import create_app
+    def __init__(self, config_file: Path, log: Path) -> None:
+        from plugin.commands.service import server_command
 
-        self.app = create_app(config)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self.server.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                server_command("granian", "127.0.0.1", port, workers=1), cwd=ROOT, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,  # granian's worker process stops with it
+                env={**os.environ, "PYTHONPATH": str(ROOT), "PILOTGATE_CONFIG": str(config_file)})
+        wait_until(self._answers, 30, f"the web service on {self.url} answering (log: {log})")
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the web service exited with {self.process.returncode}")
+        try:
+            requests.get(f"{self.url}/healthz", timeout=1)
+        except requests.ConnectionError:
+            return False
+        return True
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.app.extensions["pilotgate"].ledger.dispose()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @dataclass

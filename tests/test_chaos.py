@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,14 +17,13 @@ from connectors.sandbox.server import Sandbox
 from plugin.ledger import Ledger
 from plugin.templates import load_templates
 from tests.chaos_world import (
-    EVENTS, EVENTS_PER_EPIC, TEMPLATES_DIR, WEBHOOK_THREADS, WebServer, bot_comments, delivery_report, gate_counts,
+    EVENTS, EVENTS_PER_EPIC, ROOT, TEMPLATES_DIR, WEBHOOK_THREADS, WebServer, bot_comments, delivery_report, gate_counts,
     human_stream, load, settled, wait_until, write_config,
 )
 
 pytestmark = pytest.mark.timeout(600)
 EPICS = max(1, EVENTS // EVENTS_PER_EPIC)
 KILLS = 20
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Weather:
@@ -59,7 +57,7 @@ def world(tmp_path):
     sandbox.state.hooks.deliver_from(WEBHOOK_THREADS)  # concurrent deliveries, as the real trackers send them
     write_config(tmp_path, sandbox.url)
     config = load(tmp_path)
-    web = WebServer(config)
+    web = WebServer(tmp_path / "pilotgate.yaml", tmp_path / "web.log")
     sandbox.configure_webhooks("jira", f"{web.url}/webhooks/jira", config.jira.webhook_secret)
     ledger = Ledger(config.database, base_dir=config.base_dir)
     yield sandbox, config, web, ledger

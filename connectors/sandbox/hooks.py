@@ -137,6 +137,7 @@ class Dispatcher:
 
     def _run(self) -> None:
         with requests.Session() as session:  # requests' sessions are not safe to share between threads
+            session.trust_env = False  # a tracker reads no proxy variables or ~/.netrc (a file read per post)
             while True:
                 with self._cond:
                     while not self._stopped and (not self._queue or self._queue[0][0] > time.monotonic()):
