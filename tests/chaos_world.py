@@ -1,8 +1,8 @@
-"""The chaos world: the sandbox tracker with faults, the real web service on loopback, real workers.
+"""The chaos world: the sandbox tracker with faults, the real web service on loopback, a real worker process.
 
 Waits (Retry-After, backoff) are compressed by TIME_SCALE in the connectors and the retry policy, so a
 run that would take minutes of real waiting finishes in seconds while keeping every wait's order.
-Also the entry point of the worker process the SIGKILL test starts: `python -m tests.chaos_world CONFIG`.
+Also the entry point of the worker process both tests start: `python -m tests.chaos_world CONFIG`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class ScaledPolicy(RetryPolicy):
 
 
 FAST_POLICY = ScaledPolicy(attempts=40, base=2.0 * TIME_SCALE, cap=600.0 * TIME_SCALE)
-EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "400"))  # 2000 for the full run of docs/PERFORMANCE.md
+EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "2000"))  # the issue's volume: 2,000 events over 200 epics
 WEBHOOK_THREADS = 8  # the sandbox's concurrent deliveries; each waits for the web service's INSERT
 LOST_AFTER = 2.0  # seconds of silence after which a worker process counts as killed
 EVENTS_PER_EPIC = 10

@@ -1,5 +1,5 @@
 """Chaos: a stream of tracker events while the tracker fails 20% of calls and bursts 429s; nothing is lost
-or doubled. PILOTGATE_CHAOS_EVENTS scales the stream (default 400 events over 40 epics; 2,000 over 200 is the full run)."""
+or doubled. PILOTGATE_CHAOS_EVENTS scales the stream (default 2,000 events over 200 epics, the volume of the issue)."""
 
 from __future__ import annotations
 
