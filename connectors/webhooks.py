@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
@@ -70,5 +69,11 @@ def verify_hmac_sha256(secret: str | bytes, body: bytes, header_value: str | Non
     if not header_value or not secret:
         return False
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), header_value.strip().encode("ascii", "replace"))
+    method, _, given = header_value.strip().partition("=")
+    if method.lower() != "sha256":
+        return False
+    try:
+        digest = bytes.fromhex(given)
+    except ValueError:
+        return False
+    return hmac.compare_digest(hmac.digest(key, body, "sha256"), digest)

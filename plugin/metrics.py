@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter as Tally
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -31,8 +31,15 @@ class WebMetrics:
         self.webhooks = Counter("pilotgate_webhooks", "Webhook deliveries answered, by tracker, event and outcome",
                                 ["tracker", "event", "outcome"], registry=self.registry)
 
+        self._children: dict[tuple[str, str, str], Any] = {}
+
     def webhook(self, tracker: str, event: str, outcome: str) -> None:
-        self.webhooks.labels(tracker, event, outcome).inc()
+        # The labelled child looked up once per label set: labels() validates and locks on every call.
+        key = (tracker, event, outcome)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.webhooks.labels(tracker, event, outcome)
+        child.inc()
 
     def render(self, ledger_collector) -> bytes:
         registry = CollectorRegistry(auto_describe=False)
