@@ -93,9 +93,13 @@ class WebServer:
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
                 server_command("granian", "127.0.0.1", port, workers=1), cwd=ROOT, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,  # granian's worker process stops with it
+                stderr=subprocess.STDOUT, start_new_session=True,  # its own group: stop() ends granian's worker too
                 env={**os.environ, "PYTHONPATH": str(ROOT), "PILOTGATE_CONFIG": str(config_file)})
-        wait_until(self._answers, 30, f"the web service on {self.url} answering (log: {log})")
+        try:
+            wait_until(self._answers, 30, f"the web service on {self.url} answering (log: {log})")
+        except AssertionError:
+            self.stop()  # a server that never answered must not outlive the test
+            raise
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:
