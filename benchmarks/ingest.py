@@ -16,6 +16,8 @@ from benchmarks.common import BENCH, Figure, free_port, group_pids, peak_rss_mb,
 from benchmarks.service import (BARE_TARGET, PROJECT, REPO, SECRET, SERVERS, SERVICE_TARGET, WORK, deployment,
                                 health, server_command)
 from benchmarks.wrk import LoadResult, load
+from plugin.commands.service import web_processes
+from plugin.config import load_config
 
 PEER = BENCH / ".peer"
 POOL_BODIES = 5000  # distinct bodies per scenario; delivery ids are unique per request on top
@@ -81,7 +83,9 @@ def run_service(server: str, scenarios: dict[str, Path], seconds: float) -> Serv
     for scenario, pool in scenarios.items():
         deployed = deployment(f"ingest-{server}-{scenario}")
         port = free_port()
-        command = server_command(server, SERVICE_TARGET, port, factory=True)
+        # As `pilotgate serve` starts it: one web process on this SQLite deployment.
+        processes = web_processes(load_config(deployed.config))
+        command = server_command(server, SERVICE_TARGET, port, factory=True, workers=processes)
         with running(command, port, env=deployed.env, log=deployed.folder / "server.log") as process:
             header = delivery_header(scenario)
             warm_up(port, pool, header)

@@ -17,7 +17,7 @@ WORK = BENCH / ".work"
 SECRET = "bench-webhook-secret"
 REPO = "example-org/ml-pilots"
 PROJECT = "PILOT"
-WORKERS = 2
+WORKERS = 2  # the baselines; the service runs with as many web processes as `pilotgate serve` starts
 BIN = Path(PYTHON).parent
 
 
@@ -58,14 +58,14 @@ def deployment(name: str, tracker_url: str = "http://127.0.0.1:9", queue: str | 
     return Deployment(folder, path)
 
 
-def server_command(server: str, target: str, port: int, factory: bool = False) -> list[str]:
-    """The same settings for every app under one server: 2 workers, keep-alive, loopback."""
+def server_command(server: str, target: str, port: int, factory: bool = False, workers: int = WORKERS) -> list[str]:
+    """Every app under one server with the same settings (keep-alive, loopback); `workers` processes."""
     if server == "gunicorn":
         app = f"{target}()" if factory else target
-        return [str(BIN / "gunicorn"), "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--keep-alive", "5",
+        return [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--keep-alive", "5",
                 "--log-level", "warning", app]
     if server == "granian":
-        return [str(BIN / "granian"), "--interface", "wsgi", "--workers", str(WORKERS),
+        return [str(BIN / "granian"), "--interface", "wsgi", "--workers", str(workers),
                 "--blocking-threads", str(GRANIAN_THREADS), "--host", "127.0.0.1",
                 "--port", str(port), "--log-level", "warning", *(["--factory"] if factory else []), target]
     raise ValueError(f"unknown server {server!r}: gunicorn or granian")

@@ -75,3 +75,16 @@ def web_server_gone(port: int, within: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_serve_runs_one_web_process_on_sqlite_and_the_configured_count_on_postgresql(tmp_path):
+    from plugin.commands.service import server_command, web_processes
+    from plugin.config import config_from_mapping
+
+    on_sqlite = config_from_mapping(config_mapping(tmp_path, workers=4), base_dir=tmp_path)
+    on_postgres = config_from_mapping(config_mapping(tmp_path, workers=4, database="postgresql://pg/pilotgate"),
+                                      base_dir=tmp_path)
+    assert web_processes(on_sqlite) == 1  # one writer at a time: a second process only waits for the lock
+    assert web_processes(on_postgres) == 4
+    command = server_command("granian", "127.0.0.1", 8080, web_processes(on_sqlite))
+    assert command[command.index("--workers") + 1] == "1"
