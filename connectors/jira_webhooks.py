@@ -132,9 +132,13 @@ def parse_jira_webhook(
     Raises Unreadable when the body is not JSON, PayloadError when it is malformed (naming the field).
     """
     raw = as_json_bytes(body)
-    name = decode(_NAME, raw, "Jira delivery").webhookEvent
+    try:
+        data = _ISSUE_EVENT.decode(raw)  # the common case in one pass; the name is checked after
+        name = data.webhookEvent
+    except msgspec.MsgspecError:
+        data, name = None, decode(_NAME, raw, "Jira delivery").webhookEvent
     if name in ISSUE_EVENTS:
-        data = decode(_ISSUE_EVENT, raw, f"{name} payload", name)
+        data = data or decode(_ISSUE_EVENT, raw, f"{name} payload", name)  # raises, naming the field
     elif name in LINK_EVENTS:
         data = decode(_LINK_EVENT, raw, f"{name} payload", name)
     elif isinstance(name, str) and name:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Mapping, Union
@@ -119,12 +119,13 @@ class Event:
     detail: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["tracker"] = self.tracker.value
-        data["kind"] = self.kind.value
-        data["occurred_at"] = self.occurred_at.isoformat() if self.occurred_at else None
-        data["detail"] = dict(self.detail)
-        return data
+        # Spelled out rather than walked with dataclasses.fields: every queued webhook calls this.
+        return {
+            "tracker": self.tracker.value, "kind": self.kind.value, "delivery_id": self.delivery_id,
+            "ticket_key": self.ticket_key, "epic_key": self.epic_key, "actor": self.actor,
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+            "detail": dict(self.detail),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Event":

@@ -13,12 +13,14 @@ import threading
 from dataclasses import dataclass
 from typing import Collection
 
+import msgspec
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
 from plugin.ledger import Ledger, events
 from plugin.model import Event, Tracker
 
 QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
+_ENCODE = msgspec.json.Encoder().encode  # the webhook's payload column: plain JSON, a few times faster to write
 BATCH = 100  # events of one epic handled in one pass: one snapshot, one plan, one transaction
 
 
@@ -64,7 +66,7 @@ class Outbox:
             # epic_key stays empty until the worker has checked the epic is a pilot: a payload's
             # parent may be any epic.
             "ticket_key": event.ticket_key, "epic_key": None,
-            "payload": json.dumps(event.to_dict(), separators=(",", ":")),
+            "payload": _ENCODE(event.to_dict()).decode("utf-8"),
             "status": QUEUED, "received_at": now, "due_at": now, "updated_at": now,
         })
 

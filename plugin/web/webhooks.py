@@ -12,11 +12,11 @@ ledger is unreachable (send it again).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import replace
 from typing import Callable, Iterable
 
+import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import EnvironHeaders
 
@@ -33,6 +33,7 @@ _STATUS = {200: "200 OK", 202: "202 Accepted", 400: "400 Bad Request", 401: "401
            404: "404 Not Found", 405: "405 Method Not Allowed", 413: "413 Content Too Large",
            500: "500 Internal Server Error", 503: "503 Service Unavailable"}
 
+_ENCODE = msgspec.json.Encoder().encode
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
@@ -62,7 +63,7 @@ class WebhookGateway:
         except Exception as err:  # a bug, never the client's doing: logged with its traceback, answered 500
             LOG.error("webhook failed on an unexpected error: %s", type(err).__name__, exc_info=err)
             answer = Answer(500, error="internal error")
-        body = json.dumps(answer.body, separators=(",", ":")).encode("utf-8")
+        body = _ENCODE(answer.body)
         start_response(_STATUS[answer.code], [("Content-Type", "application/json"),
                                               ("Content-Length", str(len(body))), *answer.extra_headers])
         return [body]
