@@ -83,8 +83,8 @@ def run_service(server: str, scenarios: dict[str, Path], seconds: float) -> Serv
     for scenario, pool in scenarios.items():
         deployed = deployment(f"ingest-{server}-{scenario}")
         port = free_port()
-        # As `pilotgate serve` starts it: one web process on this SQLite deployment.
-        processes = web_processes(load_config(deployed.config))
+        # As `pilotgate serve` starts it (one granian process on this SQLite deployment).
+        processes = web_processes(load_config(deployed.config), server)
         command = server_command(server, SERVICE_TARGET, port, factory=True, workers=processes)
         with running(command, port, env=deployed.env, log=deployed.folder / "server.log") as process:
             header = delivery_header(scenario)

@@ -77,7 +77,7 @@ def web_server_gone(port: int, within: float) -> bool:
     return False
 
 
-def test_serve_runs_one_web_process_on_sqlite_and_the_configured_count_on_postgresql(tmp_path):
+def test_serve_runs_one_granian_process_on_sqlite_and_the_configured_count_otherwise(tmp_path):
     from plugin.commands.service import server_command, web_processes
     from plugin.config import config_from_mapping
 
@@ -86,5 +86,6 @@ def test_serve_runs_one_web_process_on_sqlite_and_the_configured_count_on_postgr
                                       base_dir=tmp_path)
     assert web_processes(on_sqlite) == 1  # one writer at a time: a second process only waits for the lock
     assert web_processes(on_postgres) == 4
+    assert web_processes(on_sqlite, "gunicorn") == 4  # sync workers: the processes are the concurrency
     command = server_command("granian", "127.0.0.1", 8080, web_processes(on_sqlite))
     assert command[command.index("--workers") + 1] == "1"

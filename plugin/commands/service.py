@@ -42,15 +42,16 @@ def _start_worker(config_file: str | None):
         raise click.ClickException(str(err)) from None
 
 
-def web_processes(config: Config) -> int:
-    """How many web server processes `serve` starts: one on a SQLite ledger, `workers` otherwise.
+def web_processes(config: Config, server: str = "granian") -> int:
+    """How many web server processes `serve` starts: `workers`, but one under granian on a SQLite ledger.
 
-    SQLite takes one writer at a time, and every queued delivery is a write: a second web process
+    SQLite takes one writer at a time, and every queued delivery is a write: a second granian process
     only waits for the first one's lock and re-reads the pages it changed. Measured with the ingest
-    benchmark (docs/PERFORMANCE.md): one process answered more deliveries per second than two, with
-    a p99 of 15-22 ms instead of 45-120 ms.
+    benchmark (docs/PERFORMANCE.md): one process answered more deliveries per second than two, with a
+    p99 of 11-22 ms instead of 45-120 ms. gunicorn's sync workers serve one connection each, so there
+    the processes are the concurrency and stay at `workers`.
     """
-    return 1 if config.database.startswith("sqlite") else config.workers
+    return 1 if server == "granian" and config.database.startswith("sqlite") else config.workers
 
 
 def server_command(server: str, host: str, port: int, workers: int) -> list[str]:
@@ -78,7 +79,7 @@ def serve(config_file: str | None, host: str, port: int, server: str) -> None:
     env = {**os.environ, "PILOTGATE_CONFIG": str(config_path(config_file).resolve()),
            "PROMETHEUS_MULTIPROC_DIR": metrics_dir}  # server workers share their counters through it
     # Its own process group, so stopping it also stops its worker processes, even if its master hangs.
-    processes = web_processes(config)
+    processes = web_processes(config, server)
     web = subprocess.Popen(server_command(server, host, port, processes), env=env, start_new_session=True)
     stopping = threading.Event()
     threading.Thread(target=_stop_when_gone, args=(web, stopping), daemon=True).start()
