@@ -17,6 +17,7 @@ from connectors.jira_mapping import (
     CHILD_FIELDS, EPIC_FIELDS, GATE_PROPERTY, author_of, checked_key, checked_ref, comment_page, comment_text,
     to_ticket,
 )
+from connectors.recent_reads import RecentReads
 from plugin.config import JiraConfig
 from plugin.model import (
     Action, AddBlocksLink, AddLabel, CreateGates, Epic, SetCheck, Ticket, Tracker, UpsertComment,
@@ -57,7 +58,7 @@ class JiraConnector:
         self._projects: dict[str, str] = {}
         self._ids: dict[str, int] = {}  # epic key -> issue id, for reconciled one-search snapshots
         self._seen_comments: dict[str, Comments] = {}
-        self._read_epics: dict[str, tuple[float, Read]] = {}  # by epic_of, for the next snapshot
+        self._recent: RecentReads[Read] = RecentReads(READ_EPIC_TTL)  # by epic_of, for the next snapshot
 
     # reading
 
@@ -87,7 +88,7 @@ class JiraConnector:
         two: GET the epic (strongly consistent, 404 when gone), then search its children.
         """
         key = checked_key(epic_key)
-        raw, children = self._just_read(key) or self._epic_and_children(key) or (None, None)
+        raw, children = self._recent.take(key) or self._epic_and_children(key) or (None, None)
         if raw is None:
             raw = self.http.get(f"issue/{key}", {"fields": ",".join(EPIC_FIELDS)})
         self._remember(raw)
@@ -105,6 +106,7 @@ class JiraConnector:
         follows reuses. The ticket is left out of its parent's children there, so that it is in the
         answer only if it is a pilot; its GET stands in for it.
         """
+        stamp = self._recent.ticket()  # before any read: a write to the epic from now on voids what is kept
         try:
             ticket = self.http.get(f"issue/{checked_ref(ticket_key)}",
                                    {"fields": ",".join(EPIC_FIELDS), "properties": GATE_PROPERTY})
@@ -126,7 +128,7 @@ class JiraConnector:
             if found == likely:
                 children = [i for i in issues if _parent_key(i) == found] + ([ticket] if found != key else [])
                 children.sort(key=_creation_order)
-            self._keep_read(found, (hits[found], children))
+            self._recent.keep(found, stamp, (), (hits[found], children))
         return found
 
     def _pilots_and_children(
@@ -152,17 +154,6 @@ class JiraConnector:
                 issues += page
         pages.close()
         return hits, issues
-
-    def _keep_read(self, key: str, read: Read) -> None:
-        now = time.monotonic()
-        for old in [k for k, (at, _) in self._read_epics.items() if now - at > READ_EPIC_TTL]:
-            self._read_epics.pop(old, None)
-        self._read_epics[key] = (now, read)
-
-    def _just_read(self, key: str) -> Read | None:
-        """What `epic_of` read a moment ago, once; older than READ_EPIC_TTL it is read again."""
-        at, read = self._read_epics.pop(key, (0.0, None))
-        return read if time.monotonic() - at <= READ_EPIC_TTL else None
 
     def _epic_and_children(self, key: str) -> Read | None:
         """One search for an epic whose id is known, reconciled by it; None when it cannot tell (gone, renamed)."""
@@ -308,10 +299,15 @@ class JiraConnector:
 
     def apply(self, epic: Epic, actions: Sequence[Action]) -> list[Outcome]:
         """Gates first (links to them ride in the create), then links, labels, comments; outcomes in input order."""
-        self._read_epics.pop(epic.key, None)
+        # Every write to an epic's tree comes through here under its key: stamped before and after,
+        # so a read of the epic begun before or during it is never served to a later snapshot.
+        self._recent.written([epic.key])
         outcomes: dict[int, Outcome] = {}
-        for index, action in sorted(enumerate(actions), key=lambda item: _APPLY_ORDER[type(item[1])]):
-            outcomes[index] = self._apply_one(epic, action)
+        try:
+            for index, action in sorted(enumerate(actions), key=lambda item: _APPLY_ORDER[type(item[1])]):
+                outcomes[index] = self._apply_one(epic, action)
+        finally:
+            self._recent.written([epic.key])
         return [outcomes[index] for index in range(len(actions))]
 
     def _apply_one(self, epic: Epic, action: Action) -> Outcome:

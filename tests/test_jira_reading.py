@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from connectors.base import DictMemory, NotFound, PermanentError
-from plugin.model import StatusCategory, Tracker
+from plugin.model import Epic, StatusCategory, Ticket, Tracker
 from tests.jira_payloads import (
     API, BOT, EPIC_FIELDS, HUMAN, PILOTS, add, children_search, comment, connector, epic, epic_get,
     epic_of_search, epic_search, issue, page, sent, ticket_get,
@@ -189,6 +189,22 @@ def test_epic_of_the_epic_itself_reads_its_children_so_the_snapshot_sends_nothin
         ("GET", "issue/PG-1", ticket_get()),
         ("POST", "search/jql", epic_of_search(["PG-1"], [10001, 10007], PILOTS)),
     ]
+
+
+@responses.activate
+def test_a_write_to_the_epic_after_epic_of_read_it_makes_the_snapshot_read_again():
+    jira, _, _ = connector()
+    other, _, _ = connector()  # the sweep's connector, say: same process, same write log
+    add("GET", "issue/PG-1", epic("PG-1", "10001"))
+    add("POST", "search/jql", page([epic("PG-1", "10001"), issue("PG-2", "10002", parent="PG-1")]))
+    add("POST", "search/jql", page([epic("PG-1", "10001"), issue("PG-2", "10002", parent="PG-1")]))
+
+    assert jira.epic_of("PG-1") == "PG-1"
+    other.apply(Epic(Ticket(Tracker.JIRA, "PG-1", "AI pilot")), [])
+    jira.snapshot("PG-1")
+
+    # The kept read was void: the snapshot read the epic again (GET it, then search its children).
+    assert [(method, path) for method, path, _ in sent()[2:]] == [("GET", "issue/PG-1"), ("POST", "search/jql")]
 
 
 @responses.activate
