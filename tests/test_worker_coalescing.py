@@ -112,11 +112,16 @@ class Clock:
         return self.now
 
 
-def test_events_a_dead_consumer_took_are_handed_out_again_once_its_heartbeat_is_stale(config, deliveries):
+def two_consumers(config):
+    """A worker setup on a clock the test moves, and two consumers' heartbeats (1 s, lost after 5 s)."""
     setup = make_worker(config, new_pilot(FakeConnector()))
     clock = setup.ledger.clock = Clock()
     queue = Queue(config, setup.ledger)
-    dead, alive = Heartbeat(queue, every=1, lost_after=5), Heartbeat(queue, every=1, lost_after=5)
+    return setup, clock, Heartbeat(queue, every=1, lost_after=5), Heartbeat(queue, every=1, lost_after=5)
+
+
+def test_events_a_dead_consumer_took_are_handed_out_again_once_its_heartbeat_is_stale(config, deliveries):
+    setup, clock, dead, alive = two_consumers(config)
     dead.beat()
     alive.beat()
     deliveries.jira(work_started(), delivery="lost-1")
@@ -132,10 +137,7 @@ def test_events_a_dead_consumer_took_are_handed_out_again_once_its_heartbeat_is_
 
 
 def test_consumer_that_stops_cleanly_is_not_taken_for_dead(config, deliveries):
-    setup = make_worker(config, new_pilot(FakeConnector()))
-    clock = setup.ledger.clock = Clock()
-    queue = Queue(config, setup.ledger)
-    leaving, staying = Heartbeat(queue, every=1, lost_after=5), Heartbeat(queue, every=1, lost_after=5)
+    _, clock, leaving, staying = two_consumers(config)
     leaving.beat()
     staying.beat()
     leaving.stop()
