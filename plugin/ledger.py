@@ -43,6 +43,21 @@ events = Table(
     Index("ix_events_epic", "tracker", "epic_key", "status"),
 )
 
+# Deliveries as a webhook accepted them, until the queue's dispatcher moves them into `events`
+# (Outbox.admit). Every webhook request waits on this INSERT, so the row is narrow and carries only
+# the dedupe index: each index of `events` is one more page written to the WAL at every commit.
+intake = Table(
+    "intake", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("tracker", String(16), nullable=False),
+    Column("delivery", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("ticket_key", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+    UniqueConstraint("tracker", "delivery", name="uq_intake_delivery"),
+)
+
 gates = Table(
     "gates", metadata,
     Column("tracker", String(16), primary_key=True),

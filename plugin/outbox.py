@@ -1,9 +1,10 @@
 """The outbox: each accepted delivery as one ledger row with its processing state.
 
-The row inserted by the web request is the durable queue entry itself: its unique
-(tracker, delivery) key drops duplicates in the same single-statement transaction,
-so once the request answers 202 the event is committed. Workers poll for due rows and
-hand them to huey (`dispatch_due`); no queue write is needed in the request.
+A webhook request writes the delivery to the narrow `intake` table and answers 202 once that
+single-statement transaction commits; the queue's dispatcher moves intake rows into `events`
+(`admit`) and hands the due ones to huey (`dispatch_due`). The unique (tracker, delivery) key of
+both tables, and the webhook's look into `events`, drop duplicates: no queue write is needed in
+the request, and the request's commit writes two index pages instead of four.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Collection
 import msgspec
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
-from plugin.ledger import Ledger, events
+from plugin.ledger import Ledger, events, insert_ignoring_duplicates, intake
 from plugin.model import Event, Tracker
 
 QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
 _ENCODE = msgspec.json.Encoder().encode  # the webhook's payload column: plain JSON, a few times faster to write
 BATCH = 100  # events of one epic handled in one pass: one snapshot, one plan, one transaction
+ADMIT_BATCH = 500  # intake rows moved into the queue per transaction
 
 
 @dataclass(frozen=True)
@@ -59,23 +61,48 @@ class Outbox:
         self._insert = _FastInsert(self.engine)
 
     def accept(self, event: Event) -> int | None:
-        """The new row's id, or None when this delivery was accepted before. Called by every webhook."""
-        now = self.ledger.clock()
+        """The intake row's id, or None when this delivery was accepted before. Called by every webhook."""
         return self._insert({
             "tracker": event.tracker.value, "delivery": event.delivery_id, "kind": event.kind.value,
-            # epic_key stays empty until the worker has checked the epic is a pilot: a payload's
-            # parent may be any epic.
-            "ticket_key": event.ticket_key, "epic_key": None,
-            "payload": _ENCODE(event.to_dict()).decode("utf-8"),
-            "status": QUEUED, "received_at": now, "due_at": now, "updated_at": now,
+            "ticket_key": event.ticket_key, "payload": _ENCODE(event.to_dict()).decode("utf-8"),
+            "received_at": self.ledger.clock(),
         })
 
+    def admit(self, limit: int = ADMIT_BATCH) -> int:
+        """Moves up to `limit` accepted deliveries from the intake into the queue; returns how many.
+
+        Delete and insert in one transaction, the delete first so that SQLite takes its write lock
+        before reading (a read that later writes fails at once when another writer got in between).
+        A delivery already queued (a webhook racing this move on PostgreSQL can let one through)
+        collides on the events' unique key and is dropped there.
+        """
+        with self.engine.connect() as conn:  # a read first: an idle poll never takes the write lock
+            if conn.execute(select(intake.c.id).limit(1)).first() is None:
+                return 0
+        pick = select(intake.c.id).order_by(intake.c.id).limit(limit)
+        if self.engine.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        now = self.ledger.clock()
+        with self.engine.begin() as conn:
+            rows = sorted(conn.execute(delete(intake).where(intake.c.id.in_(pick)).returning(*intake.c)),
+                          key=lambda row: row.id)
+            if rows:
+                # epic_key stays empty until the worker has checked the epic is a pilot: a payload's
+                # parent may be any epic.
+                conn.execute(insert_ignoring_duplicates(self.engine, events), [
+                    {"tracker": row.tracker, "delivery": row.delivery, "kind": row.kind, "ticket_key": row.ticket_key,
+                     "epic_key": None, "payload": row.payload, "status": QUEUED, "received_at": row.received_at,
+                     "due_at": row.received_at, "updated_at": now} for row in rows])
+        return len(rows)
+
     def dispatch_due(self, limit: int = 100, redispatch_after: float = 60.0) -> list[int]:
-        """Marks up to `limit` due events as handed out and returns their ids, oldest first.
+        """Admits the accepted deliveries, then marks up to `limit` due events as handed out and returns
+        their ids, oldest first.
 
         An event handed out but not claimed within `redispatch_after` seconds (its huey message
         was lost with a killed worker) is handed out again.
         """
+        self.admit()
         now = self.ledger.clock()
         ready = and_(events.c.status == QUEUED, events.c.due_at <= now,
                      or_(events.c.dispatched_at.is_(None), events.c.dispatched_at < now - redispatch_after))
@@ -223,10 +250,13 @@ class Outbox:
         now = self.ledger.clock()
         query = (select(events.c.status, func.count(), func.min(events.c.due_at))
                  .where(events.c.status.in_((QUEUED, PROCESSING, FAILED))).group_by(events.c.status))
+        received = select(func.count(), func.min(intake.c.received_at))
         with self.engine.connect() as conn:
             found = {status: (count, oldest) for status, count, oldest in conn.execute(query)}
+            not_admitted, oldest_received = conn.execute(received).one()
         depth, oldest = found.get(QUEUED, (0, None))
-        return QueueStats(depth=depth, oldest_age=max(0.0, now - oldest) if oldest else 0.0,
+        oldest = min((at for at in (oldest, oldest_received) if at is not None), default=None)
+        return QueueStats(depth=depth + not_admitted, oldest_age=max(0.0, now - oldest) if oldest else 0.0,
                           processing=found.get(PROCESSING, (0, None))[0], failed=found.get(FAILED, (0, None))[0])
 
     def prune(self, older_than: float) -> int:
@@ -245,17 +275,27 @@ def _record(row) -> EventRecord:
 
 class _FastInsert:
     """The webhook's one INSERT on a DB-API connection kept per thread: no pool checkout, no SQL
-    compilation per request (SQLAlchemy's per-statement overhead doubled the cost of this path)."""
+    compilation per request (SQLAlchemy's per-statement overhead doubled the cost of this path).
 
-    _columns = ("tracker", "delivery", "kind", "ticket_key", "epic_key", "payload", "status",
-                "received_at", "due_at", "updated_at")
+    The row goes into `intake` unless the delivery is already in `events`: a redelivery after the
+    dispatcher moved the first copy is still answered "duplicate".
+    """
+
+    _columns = {"tracker": "text", "delivery": "text", "kind": "text", "ticket_key": "text", "payload": "text",
+                "received_at": "double precision"}
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.local = threading.local()
-        postgres = engine.dialect.name == "postgresql"
-        marks = ", ".join(f"%({c})s" if postgres else f":{c}" for c in self._columns)
-        self.sql = (f"INSERT INTO events ({', '.join(self._columns)}) VALUES ({marks}) "
+        if engine.dialect.name == "postgresql":  # a bare parameter in a SELECT list has no type there
+            mark = "%({})s"
+            values = ", ".join(f"CAST({mark.format(column)} AS {kind})" for column, kind in self._columns.items())
+        else:
+            mark = ":{}"
+            values = ", ".join(mark.format(column) for column in self._columns)
+        self.sql = (f"INSERT INTO intake ({', '.join(self._columns)}) SELECT {values} WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM events WHERE tracker = {mark.format('tracker')} "
+                    f"AND delivery = {mark.format('delivery')}) "
                     "ON CONFLICT (tracker, delivery) DO NOTHING RETURNING id")
         self.errors = (engine.dialect.loaded_dbapi.OperationalError, engine.dialect.loaded_dbapi.InterfaceError)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,21 @@ def stack(tmp_path):
     running = started_stack(tmp_path)
     yield running
     running.close()
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh PostgreSQL database on the server .ci/services.sh started; its URL, dropped afterwards."""
+    pg_url = os.environ.get("PILOTGATE_TEST_PG")
+    if not pg_url:
+        pytest.skip("PILOTGATE_TEST_PG is not set: run `source .ci/services.sh` first")
+    from sqlalchemy import create_engine, text
+
+    name = f"pg_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    yield pg_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from plugin.ledger import events
+from plugin.ledger import intake
 from plugin.model import Event, Tracker
 from tests.conftest import FIXTURES, GITHUB_SECRET, JIRA_SECRET, sign
 from tests.upstream import upstream_dir
@@ -110,13 +110,14 @@ def mutated(draw, examples: list) -> Any:
 
 
 def queued_rows(app) -> int:
+    """Rows the webhook wrote: they wait in the intake until a dispatcher moves them (none runs here)."""
     with app.extensions["pilotgate"].ledger.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(events)).scalar_one()
+        return conn.execute(select(func.count()).select_from(intake)).scalar_one()
 
 
 def newest_event(app) -> Event:
     with app.extensions["pilotgate"].ledger.engine.connect() as conn:
-        payload = conn.execute(select(events.c.payload).order_by(events.c.id.desc()).limit(1)).scalar_one()
+        payload = conn.execute(select(intake.c.payload).order_by(intake.c.id.desc()).limit(1)).scalar_one()
     return Event.from_dict(json.loads(payload))
 
 

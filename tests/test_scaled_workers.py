@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -30,22 +29,14 @@ SECOND_EPIC, SECOND_WORK = "AI-50", "AI-51"
 
 
 @pytest.fixture
-def servers():
-    redis_url, pg_url = os.environ.get("REDIS_URL"), os.environ.get("PILOTGATE_TEST_PG")
-    if not redis_url or not pg_url:
-        pytest.skip("REDIS_URL and PILOTGATE_TEST_PG are not set: run `source .ci/services.sh` first")
+def servers(pg_database):
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        pytest.skip("REDIS_URL is not set: run `source .ci/services.sh` first")
     import redis
-    from sqlalchemy import create_engine, text
 
     redis.Redis.from_url(redis_url).flushdb()
-    name = f"pg_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    yield redis_url, pg_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    return redis_url, pg_database
 
 
 @pytest.fixture
