@@ -71,7 +71,7 @@ def server_command(server: str, target: str, port: int, factory: bool = False, w
     raise ValueError(f"unknown server {server!r}: gunicorn or granian")
 
 
-SERVICE_TARGET = "plugin.web:create_app"
+SERVICE_TARGET = "plugin.web:served_app"
 BARE_TARGET = "benchmarks.bare_flask:app"
 SERVERS = ("gunicorn", "granian")
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Iterable, Iterator, Mapping, TextIO
 
-from plugin.config import Config
+from plugin.config import Config, ConfigError
 
 _context: ContextVar[dict[str, Any]] = ContextVar("pilotgate_log_context", default={})
 MASK = "***"
+LEVEL_ENV = "PILOTGATE_LOG_LEVEL"
+LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
 
 
 @contextmanager
@@ -33,6 +36,11 @@ def line(message: str, **fields: Any) -> str:
 def _value(value: Any) -> str:
     text = str(value.value if hasattr(value, "value") else value)
     return text if text and not any(c in text for c in ' "=\n') else json.dumps(text)
+
+
+def debug(logger: logging.Logger, message: str, **fields: Any) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(line(message, **fields))
 
 
 def info(logger: logging.Logger, message: str, **fields: Any) -> None:
@@ -83,9 +91,19 @@ class Redactor(logging.Filter):
         return True
 
 
-def configure_logging(config: Config | None = None, *, level: int = logging.INFO,
+def level_from_env(env: Mapping[str, str] = os.environ) -> int:
+    """PILOTGATE_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR), INFO when unset."""
+    name = env.get(LEVEL_ENV, "INFO").strip().upper()
+    if name not in LEVELS:
+        raise ConfigError(f"{LEVEL_ENV}={name!r}: must be one of {', '.join(LEVELS)}")
+    return LEVELS[name]
+
+
+def configure_logging(config: Config | None = None, *, level: int | None = None,
                       stream: TextIO | None = None) -> logging.Handler:
-    """One handler for Pilot Gate's loggers (and huey's), masking the configuration's secrets."""
+    """One handler for Pilot Gate's loggers (and huey's), masking the configuration's secrets;
+    `level` defaults to PILOTGATE_LOG_LEVEL's."""
+    level = level_from_env() if level is None else level
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(Redactor(secrets_of(config)))

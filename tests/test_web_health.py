@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import logging
 
-from plugin.logs import configure_logging
+import pytest
+
+from plugin.config import ConfigError
+from plugin.logs import configure_logging, level_from_env
 from tests.conftest import GITHUB_SECRET, GITHUB_TOKEN, JIRA_SECRET, JIRA_TOKEN
 from tests.fakes import FakeConnector
 from tests.worker_world import make_worker, new_pilot, work_off, work_started
@@ -82,7 +85,7 @@ def test_log_lines_carry_delivery_tracker_and_ticket_but_never_a_secret(config, 
     stream = io.StringIO()
     handler = configure_logging(config, stream=stream)
     try:
-        with caplog.at_level(logging.INFO, logger="pilotgate"):
+        with caplog.at_level(logging.DEBUG, logger="pilotgate"):
             deliveries.jira(work_started(), delivery="log-1")
             deliveries.jira(work_started(), secret=JIRA_SECRET + "x")
             deliveries.github("issues", {"action": "opened"}, secret="wrong")
@@ -96,3 +99,10 @@ def test_log_lines_carry_delivery_tracker_and_ticket_but_never_a_secret(config, 
     assert "queued delivery=log-1 tracker=jira ticket=AI-2" in written
     for secret in (JIRA_SECRET, GITHUB_SECRET, JIRA_TOKEN, GITHUB_TOKEN):
         assert secret not in written
+
+
+def test_log_level_comes_from_the_environment_and_a_wrong_one_is_named():
+    assert level_from_env({}) == logging.INFO
+    assert level_from_env({"PILOTGATE_LOG_LEVEL": " debug "}) == logging.DEBUG
+    with pytest.raises(ConfigError, match="PILOTGATE_LOG_LEVEL='LOUD'"):
+        level_from_env({"PILOTGATE_LOG_LEVEL": "loud"})

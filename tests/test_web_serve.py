@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -55,6 +57,10 @@ def test_serve_answers_webhooks_and_stops_cleanly_on_sigterm(tmp_path):
                                          headers={"X-Hub-Signature": sign(body, JIRA_SECRET)})
         with urllib.request.urlopen(request, timeout=5) as answer:
             assert json.loads(answer.read())["status"] == "ignored"
+        forged = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/jira", data=body,
+                                        headers={"X-Hub-Signature": sign(body, JIRA_SECRET + "x")})
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(forged, timeout=5)
     finally:
         serve.send_signal(signal.SIGTERM)
         try:
@@ -64,6 +70,9 @@ def test_serve_answers_webhooks_and_stops_cleanly_on_sigterm(tmp_path):
                 os.killpg(serve.pid, signal.SIGKILL)
             log.close()
     assert web_server_gone(port, within=15)
+    # The web server's own processes log through Pilot Gate's handler too (timestamped, secrets masked).
+    assert re.search(r"WARNING pilotgate\.web delivery refused tracker=jira status=401",
+                     (tmp_path / "serve.log").read_text())
 
 
 def web_server_gone(port: int, within: float) -> bool:

@@ -35,8 +35,8 @@ def _start_worker(config_file: str | None):
     from plugin.wiring import build_worker
 
     config = _load(config_file)
-    configure_logging(config)
     try:
+        configure_logging(config)
         return config, build_worker(config)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
@@ -62,9 +62,9 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
         # threads only contend (with 4 the p99 of queued deliveries was 500-700 ms, with 1 about 50 ms).
         return [str(bin_dir / "granian"), "--interface", "wsgi", "--factory", "--workers", str(workers),
                 "--blocking-threads", str(GRANIAN_THREADS), "--host", host, "--port", str(port),
-                "--log-level", "warning", "plugin.web:create_app"]
+                "--log-level", "warning", "plugin.web:served_app"]
     return [str(bin_dir / "gunicorn"), "--workers", str(workers), "--bind", f"{host}:{port}",
-            "--keep-alive", "5", "--log-level", "warning", "plugin.web:create_app()"]
+            "--keep-alive", "5", "--log-level", "warning", "plugin.web:served_app()"]
 
 
 @click.command()

@@ -1,6 +1,7 @@
 """The Flask application: `create_app()` loads and checks the configuration once and registers blueprints.
 
-Gunicorn: `gunicorn 'plugin.web:create_app()'`; granian: `granian --interface wsgi --factory plugin.web:create_app`.
+Gunicorn: `gunicorn 'plugin.web:served_app()'`; granian: `granian --interface wsgi --factory plugin.web:served_app`
+(`served_app` also sets up logging; `create_app` leaves it to its host).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from plugin.config import Config, ConfigError, config_from_mapping, load_config
 from plugin.ledger import Ledger
+from plugin.logs import configure_logging
 from plugin.metrics import WebMetrics
 from plugin.model import Tracker
 from plugin.outbox import Outbox
@@ -82,6 +84,15 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
+
+
+def served_app() -> Flask:
+    """The application in a web server's process, as `pilotgate serve` starts it: the configuration
+    named by PILOTGATE_CONFIG, and Pilot Gate's log handler (secrets masked), which a server's fresh
+    process would otherwise lack."""
+    settings = load_config()
+    configure_logging(settings)
+    return create_app(settings)
 
 
 def service() -> Service:
