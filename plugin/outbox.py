@@ -10,7 +10,10 @@ the request, and the request's commit writes two index pages instead of four.
 from __future__ import annotations
 
 import json
+import random
+import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from typing import Collection
 
@@ -24,6 +27,7 @@ QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
 _ENCODE = msgspec.json.Encoder().encode  # the webhook's payload column: plain JSON, a few times faster to write
 BATCH = 100  # events of one epic handled in one pass: one snapshot, one plan, one transaction
 ADMIT_BATCH = 500  # intake rows moved into the queue per transaction
+LOCKED_WAIT_SECONDS = 30.0  # a webhook waits this long for SQLite's write lock, then answers 503
 
 
 @dataclass(frozen=True)
@@ -298,23 +302,48 @@ class _FastInsert:
                     f"AND delivery = {mark.format('delivery')}) "
                     "ON CONFLICT (tracker, delivery) DO NOTHING RETURNING id")
         self.errors = (engine.dialect.loaded_dbapi.OperationalError, engine.dialect.loaded_dbapi.InterfaceError)
+        self.sqlite = engine.dialect.name == "sqlite"
 
     def __call__(self, row: dict) -> int | None:
+        connection = self._connection()
+        waited_until = time.monotonic() + LOCKED_WAIT_SECONDS
+        while True:
+            try:
+                return self._insert(connection, row)
+            except self.errors as err:
+                if not (self.sqlite and _is_busy(err)) or time.monotonic() > waited_until:
+                    # A broken connection (database restarted) is dropped; the next request opens a new one.
+                    self.local.connection = None
+                    connection.invalidate()
+                    raise
+            # SQLite's own busy handler sleeps 1, 2, 5... ms between tries, while another writer holds
+            # its lock for well under a millisecond: waiting here in small random steps instead kept
+            # two web processes from stalling each other (docs/PERFORMANCE.md, "Ingest").
+            time.sleep(random.uniform(20e-6, 200e-6))
+
+    def _connection(self):
         connection = getattr(self.local, "connection", None)
         if connection is None:
             connection = self.local.connection = self.engine.raw_connection()
+            if self.sqlite:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA busy_timeout=0")  # busy: raise at once, __call__ waits
+                cursor.close()
+        return connection
+
+    def _insert(self, connection, row: dict) -> int | None:
         try:
             cursor = connection.cursor()
             cursor.execute(self.sql, row)
             found = cursor.fetchone()
             cursor.close()
             connection.commit()
-        except self.errors:
-            # A broken connection (database restarted) is dropped; the next request opens a new one.
-            self.local.connection = None
-            connection.invalidate()
-            raise
         except Exception:
             connection.rollback()  # PostgreSQL refuses every later statement of a failed transaction
             raise
         return found[0] if found else None
+
+
+def _is_busy(err: Exception) -> bool:
+    """SQLite's "database is locked" (SQLITE_BUSY and its extended codes): another writer holds the lock."""
+    return (getattr(err, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -191,3 +193,35 @@ def test_deliveries_accepted_while_dispatchers_admit_are_each_queued_once(ledger
 def test_relative_sqlite_paths_are_resolved_against_the_config_folder(tmp_path):
     assert database_url("sqlite:///pilotgate.db", tmp_path) == f"sqlite:///{tmp_path / 'pilotgate.db'}"
     assert database_url("postgresql://u@h/db").startswith("postgresql+psycopg://")
+
+
+def _hold_write_lock(path) -> sqlite3.Connection:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_webhook_insert_waits_out_another_writer_then_commits(tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.create_schema()
+    outbox = Outbox(ledger)
+    holder = _hold_write_lock(tmp_path / "ledger.db")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        accepted = pool.submit(outbox.accept, event("d"))
+        time.sleep(0.2)
+        assert not accepted.done()  # still waiting for the lock, not failed
+        holder.execute("COMMIT")
+        assert accepted.result(timeout=5) is not None
+    assert outbox.stats().depth == 1
+
+
+def test_webhook_insert_gives_up_on_a_lock_held_too_long_and_recovers(tmp_path, monkeypatch):
+    monkeypatch.setattr("plugin.outbox.LOCKED_WAIT_SECONDS", 0.2)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.create_schema()
+    outbox = Outbox(ledger)
+    holder = _hold_write_lock(tmp_path / "ledger.db")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        outbox.accept(event("d"))
+    holder.execute("COMMIT")
+    assert outbox.accept(event("d")) is not None  # nothing of the first try was committed
