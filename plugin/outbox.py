@@ -27,6 +27,7 @@ QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
 _ENCODE = msgspec.json.Encoder().encode  # the webhook's payload column: plain JSON, a few times faster to write
 BATCH = 100  # events of one epic handled in one pass: one snapshot, one plan, one transaction
 ADMIT_BATCH = 500  # intake rows moved into the queue per transaction
+ADMIT_LOCK = 0x70696C6F  # PostgreSQL advisory lock key of the intake mover ("pilo")
 LOCKED_WAIT_SECONDS = 30.0  # a webhook waits this long for SQLite's write lock, then answers 503
 
 
@@ -84,10 +85,13 @@ class Outbox:
             if conn.execute(select(intake.c.id).limit(1)).first() is None:
                 return 0
         pick = select(intake.c.id).order_by(intake.c.id).limit(limit)
-        if self.engine.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
         now = self.ledger.clock()
         with self.engine.begin() as conn:
+            # One mover at a time on PostgreSQL: two inserting the same deliveries in different orders
+            # could deadlock on the unique key. SQLite's write lock already makes them take turns.
+            if self.engine.dialect.name == "postgresql" and not conn.execute(
+                    select(func.pg_try_advisory_xact_lock(ADMIT_LOCK))).scalar():
+                return 0
             rows = sorted(conn.execute(delete(intake).where(intake.c.id.in_(pick)).returning(*intake.c)),
                           key=lambda row: row.id)
             if rows:

@@ -165,10 +165,14 @@ def test_a_delivery_let_into_the_intake_twice_is_queued_once(ledger):
 def test_deliveries_accepted_while_dispatchers_admit_are_each_queued_once(ledger):
     outbox = Outbox(ledger)
     stop = threading.Event()
+    failures = []
 
     def admit_until_stopped() -> None:
-        while not stop.is_set():
-            outbox.admit(limit=7)
+        try:
+            while not stop.is_set():
+                outbox.admit(limit=7)
+        except Exception as err:  # a mover that fails must fail the test, not just end its thread
+            failures.append(err)
 
     movers = [threading.Thread(target=admit_until_stopped) for _ in range(2)]
     for mover in movers:
@@ -180,6 +184,7 @@ def test_deliveries_accepted_while_dispatchers_admit_are_each_queued_once(ledger
         stop.set()
         for mover in movers:
             mover.join()
+    assert failures == []
     outbox.admit()
     accepted = sum(answer is not None for answer in answers)
     if ledger.dialect == "sqlite":  # one writer at a time: every repeat is answered "duplicate"
