@@ -315,10 +315,13 @@ class _FastInsert:
             try:
                 return self._insert(connection, row)
             except self.errors as err:
-                if not (self.sqlite and _is_busy(err)) or time.monotonic() > waited_until:
+                if not (self.sqlite and _is_busy(err)):
                     # A broken connection (database restarted) is dropped; the next request opens a new one.
                     self.local.connection = None
                     connection.invalidate()
+                    raise
+                connection.rollback()  # BEGIN went through: a snapshot kept would stay busy for ever
+                if time.monotonic() > waited_until:
                     raise
             # SQLite's own busy handler sleeps 1, 2, 5... ms between tries, while another writer holds
             # its lock for well under a millisecond: waiting here in small random steps instead kept
@@ -342,6 +345,8 @@ class _FastInsert:
             found = cursor.fetchone()
             cursor.close()
             connection.commit()
+        except self.errors:
+            raise  # the caller waits for the lock or drops the connection
         except Exception:
             connection.rollback()  # PostgreSQL refuses every later statement of a failed transaction
             raise
