@@ -64,7 +64,8 @@ class World:
 
     def process(self, event: Event) -> int:
         """Calls one event costs the worker, end to end."""
-        event_id = self.outbox.accept(event)
+        self.outbox.accept(event)
+        [event_id] = self.outbox.dispatch_due()
         self.reset()
         self.runtime.worker.process(event_id)
         status = self.outbox.get(event_id).status
