@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 import requests
 
 from connectors.base import NotFound, PermanentError, TrackerError, TransientError
+from connectors.http_session import tracker_session
 
 API_VERSION = "2022-11-28"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -56,7 +57,7 @@ class GitHubHttp:
         self.api_url = api_url.rstrip("/")
         self.graphql_url = graphql_url(api_url)
         self._authorization = authorization
-        self._session = session or requests.Session()
+        self._session = session or tracker_session(api_url)
         self._sleep = sleep
         self._clock = clock
         self._timeout = timeout

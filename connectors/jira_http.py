@@ -14,6 +14,7 @@ from jira.client import TokenAuth
 from requests.auth import HTTPBasicAuth
 
 from connectors.base import NotFound, PermanentError, TransientError
+from connectors.http_session import tracker_session
 from plugin.config import JiraConfig
 
 API = "/rest/api/2/"
@@ -32,9 +33,9 @@ def jira_session(config: JiraConfig) -> requests.Session:
     """A plain session (not the library's ResilientSession, whose retries re-send POSTs).
 
     Cloud authenticates with email + API token (basic), Data Center with a personal access token
-    (bearer, the `jira` library's TokenAuth).
+    (bearer, the `jira` library's TokenAuth). Proxy settings come from the environment (tracker_session).
     """
-    session = requests.Session()
+    session = tracker_session(config.url)
     session.auth = HTTPBasicAuth(config.email, config.token) if config.is_cloud else TokenAuth(config.token)
     session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
     return session

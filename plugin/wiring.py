@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-import requests
-
 from connectors.base import Connector, Memory
 from plugin import metrics
 from plugin.config import Config, ConfigError
@@ -31,8 +29,9 @@ def build_connectors(config: Config, memory: Memory) -> dict[Tracker, Connector]
         found[Tracker.JIRA] = JiraConnector(config.jira, memory, session=session)
     if config.github is not None:
         from connectors.github import GitHubConnector
+        from connectors.http_session import tracker_session
 
-        session = requests.Session()
+        session = tracker_session(config.github.api_url)
         session.hooks["response"].append(metrics.count_tracker_call(Tracker.GITHUB))
         found[Tracker.GITHUB] = GitHubConnector(config.github, memory, session=session)
     return found
