@@ -79,7 +79,7 @@ class Worker:
             try:
                 found = record.epic_key or self._find_epic(record)
             except Exception as err:  # every failure is recorded on the event: retried or listed as failed
-                self._failed(record, err)
+                self._failed([record], err)
                 return
             if isinstance(found, tuple):
                 self._skip(record, found[0])
@@ -133,14 +133,12 @@ class Worker:
                     for record in batch:
                         self._handle([record], epic_key, adopt=False)
                     return
-                for record in batch:
-                    self._failed(record, err)
+                self._failed(batch, err)
                 return
             try:
                 self._done(batch, epic_key, credited)
             except Exception as err:  # the ledger refused the record: retry; the actions are idempotent
-                for record in batch:
-                    self._failed(record, err)
+                self._failed(batch, err)
 
     def _passes(self, batch: list[EventRecord], epic_key: str, adopt: bool) -> list[tuple[Outcome, int]]:
         """Snapshot, plan, apply (again when gates were just created); the outcomes with the index of the
@@ -195,23 +193,36 @@ class Worker:
             self.outbox.finish(conn, record.id)
         logs.info(LOG, "event needs no work", reason=reason)
 
-    def _failed(self, record: EventRecord, err: Exception) -> None:
-        attempt = record.attempts + 1
+    def _failed(self, records: Sequence[EventRecord], err: Exception) -> None:
+        """Each event back in the queue until one shared retry time (or failed for good past its budget).
+
+        The events of one failed pass share their retry time, jitter drawn once: they come back
+        together and are claimed in one pass again, instead of one pass (and one snapshot) each.
+        """
         text = self.redact(describe(err))
-        retry = isinstance(err, RETRYABLE) and attempt < self.policy.attempts
-        retry_at = None
-        if retry:
-            delay = self.policy.delay(attempt, getattr(err, "retry_after", None), self.rng)
-            retry_at = self.ledger.clock() + delay
-        if not self.outbox.record_failure(record.id, text, retry_at, record.status):
-            return  # another worker took the event meanwhile (found it waiting for this epic's pass)
-        result = "retry" if retry else "failed"
+        retrying = isinstance(err, RETRYABLE)
+        attempt = max(record.attempts for record in records) + 1
+        delay = self.policy.delay(attempt, getattr(err, "retry_after", None), self.rng) if retrying else 0.0
+        retry_at = self.ledger.clock() + delay
+        results: dict[str, int] = {}
+        for record in records:
+            retry = retrying and record.attempts + 1 < self.policy.attempts
+            if not self.outbox.record_failure(record.id, text, retry_at if retry else None, record.status):
+                continue  # another worker took the event meanwhile (found it waiting for this epic's pass)
+            result = "retry" if retry else "failed"
+            results[result] = results.get(result, 0) + 1
+            self._log_failure(record.attempts + 1, retry, delay, text, err)
+        if not results:
+            return
+        tracker = records[0].tracker.value
+        counts = {("processed", labels(tracker=tracker, result=result)): float(n) for result, n in results.items()}
         with self.ledger.engine.begin() as conn:
-            self.ledger.add_counts(conn, {("processed", labels(tracker=record.tracker.value, result=result)): 1.0,
-                                          **metrics.TRACKER_CALLS.drain()})
+            self.ledger.add_counts(conn, {**counts, **metrics.TRACKER_CALLS.drain()})
+
+    @staticmethod
+    def _log_failure(attempt: int, retry: bool, delay: float, text: str, err: Exception) -> None:
         if retry:
-            logs.warning(LOG, "event will be retried", attempt=attempt, retry_in=f"{retry_at - self.ledger.clock():.1f}s",
-                         error=text)
+            logs.warning(LOG, "event will be retried", attempt=attempt, retry_in=f"{delay:.1f}s", error=text)
         elif isinstance(err, (TrackerError, *RETRYABLE)):
             logs.error(LOG, "event failed", attempt=attempt, error=text)
         else:
