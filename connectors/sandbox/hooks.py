@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
+import http.client
 import itertools
 import json
 import logging
+import select
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
+import msgspec
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 409, 425, 429}  # plus every 5xx (JIRA-FACTS: Jira's retry policy)
@@ -73,7 +76,10 @@ class Dispatcher:
         self._queue: list[tuple[float, int, str]] = []  # (due, order, delivery id)
         self._order = itertools.count()
         self._busy = 0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        # Senders wait for work, wait_idle for the end of it: one wakeup per queued delivery, not all threads.
+        self._work = threading.Condition(self._lock)
+        self._idle = threading.Condition(self._lock)
         self._stopped = False
         self._threads: list[threading.Thread] = []
         self.deliver_from(threads)
@@ -82,7 +88,7 @@ class Dispatcher:
         """Sends from at least `threads` threads from now on, each with its own connection."""
         if threads < 1:
             raise ValueError(f"webhook threads must be at least 1, got {threads}")
-        with self._cond:
+        with self._lock:
             while len(self._threads) < threads:
                 thread = threading.Thread(target=self._run, name=f"sandbox-webhooks-{len(self._threads)}",
                                           daemon=True)
@@ -102,7 +108,7 @@ class Dispatcher:
         target = self.targets[tracker]
         if not target.url:
             raise ValueError(f"no webhook URL configured for {tracker}")
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = _encode(payload)
         delivery_id = str(uuid.uuid4())
         headers = {**headers, "Content-Type": "application/json"}
         if tracker == "github":
@@ -116,14 +122,14 @@ class Dispatcher:
             if target.secret:
                 headers["X-Hub-Signature"] = signature(target.secret, body)
         delivery = Delivery(delivery_id, tracker, event, target.url, headers, body)
-        with self._cond:
+        with self._lock:
             self.deliveries[delivery_id] = delivery
             self._push(delivery_id, 0.0)
         return delivery
 
     def redeliver(self, delivery_id: str) -> Delivery:
         """Send a past delivery again: same id, same body (GitHub's "Redeliver" button)."""
-        with self._cond:
+        with self._lock:
             delivery = self.deliveries.get(delivery_id)
             if delivery is None:
                 raise KeyError(f"no delivery with id {delivery_id}")
@@ -133,39 +139,43 @@ class Dispatcher:
 
     def _push(self, delivery_id: str, delay: float) -> None:
         heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), delivery_id))
-        self._cond.notify_all()
+        self._work.notify()
 
     def _run(self) -> None:
-        with requests.Session() as session:  # requests' sessions are not safe to share between threads
-            session.trust_env = False  # a tracker reads no proxy variables or ~/.netrc (a file read per post)
+        connections = _Connections(self.timeout)  # this thread's own, kept open between deliveries
+        try:
             while True:
-                with self._cond:
+                with self._lock:
                     while not self._stopped and (not self._queue or self._queue[0][0] > time.monotonic()):
                         wait = self._queue[0][0] - time.monotonic() if self._queue else None
-                        self._cond.wait(wait)
+                        self._work.wait(wait)
                     if self._stopped:
                         return
                     _, _, delivery_id = heapq.heappop(self._queue)
                     delivery = self.deliveries[delivery_id]
                     self._busy += 1
+                    if self._queue:
+                        self._work.notify()  # more is due: another sender may take it meanwhile
                 try:
-                    self._attempt(session, delivery)
+                    self._attempt(connections, delivery)
                 finally:
-                    with self._cond:
+                    with self._lock:
                         self._busy -= 1
-                        self._cond.notify_all()
+                        self._idle.notify_all()
+        finally:
+            connections.close()
 
-    def _attempt(self, session: requests.Session, delivery: Delivery) -> None:
+    def _attempt(self, connections: "_Connections", delivery: Delivery) -> None:
         headers = dict(delivery.headers)
         retry_number = len(delivery.attempts)
         if delivery.tracker == "jira" and retry_number:
             headers["X-Atlassian-Webhook-Retry"] = str(retry_number)
         attempt: dict[str, Any] = {"at": time.time()}
         try:
-            response = session.post(delivery.url, data=delivery.body, headers=headers, timeout=self.timeout)
-            attempt.update(status=response.status_code, ok=200 <= response.status_code < 300)
-            retry = response.status_code in RETRY_STATUSES or response.status_code >= 500
-        except requests.RequestException as err:
+            status = connections.post(delivery.url, delivery.body, headers)
+            attempt.update(status=status, ok=200 <= status < 300)
+            retry = status in RETRY_STATUSES or status >= 500
+        except (OSError, http.client.HTTPException) as err:  # refused, reset, timed out, or not HTTP
             attempt.update(status=None, ok=False, error=type(err).__name__)
             retry = True
         delivery.attempts.append(attempt)
@@ -174,23 +184,84 @@ class Dispatcher:
         log.info("webhook %s %s to %s failed (%s)", delivery.event, delivery.id, delivery.url,
                  attempt.get("error") or attempt["status"])
         if retry and len(delivery.attempts) < self.max_attempts:
-            with self._cond:
+            with self._lock:
                 self._push(delivery.id, self.retry_delay * 2 ** (len(delivery.attempts) - 1))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until nothing is queued or in flight (retries included); False on timeout."""
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while self._queue or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._cond.wait(min(left, 0.05))
+                self._idle.wait(min(left, 0.05))  # a retry becoming due is no wakeup: look again soon
         return True
 
     def stop(self) -> None:
-        with self._cond:
+        with self._lock:
             self._stopped = True
-            self._cond.notify_all()
+            self._work.notify_all()
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+_encode = msgspec.json.Encoder().encode  # compact, like json.dumps with (",", ":") separators, a few times faster
+
+
+class _Connections:
+    """One sender thread's HTTP/1.1 connections by host, kept open between deliveries as the trackers do.
+
+    http.client rather than a requests session: a delivery is one POST of ready bytes, and requests'
+    per-call machinery was most of the sandbox's cost of sending one.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._open: dict[tuple[str, str], http.client.HTTPConnection] = {}
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        parts = urlsplit(url)
+        connection = self._connection(parts.scheme, parts.netloc)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+        except BaseException:
+            self._drop(parts.scheme, parts.netloc)
+            raise
+        if response.will_close:
+            self._drop(parts.scheme, parts.netloc)
+        return response.status
+
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        key = (scheme, netloc)
+        connection = self._open.get(key)
+        if connection is not None and _dropped(connection):
+            self._drop(scheme, netloc)  # the server closed it while idle: a new one, as urllib3 does
+            connection = None
+        if connection is None:
+            kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            connection = self._open[key] = kind(netloc, timeout=self.timeout)
+        return connection
+
+    def _drop(self, scheme: str, netloc: str) -> None:
+        connection = self._open.pop((scheme, netloc), None)
+        if connection is not None:
+            connection.close()
+
+    def close(self) -> None:
+        for connection in self._open.values():
+            connection.close()
+        self._open.clear()
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """An idle kept connection that is readable has been closed by the server (or sent garbage)."""
+    sock = connection.sock
+    if sock is None:
+        return False  # not connected yet: request() connects
+    poller = select.poll()  # not select.select: it fails on descriptors above 1023
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
