@@ -1,8 +1,5 @@
-"""The chaos world: the sandbox tracker with faults, the real web service on loopback, a real worker process.
-
-Waits (Retry-After, backoff) are compressed by TIME_SCALE in the connectors and the retry policy, so a
-run that would take minutes of real waiting finishes in seconds while keeping every wait's order.
-Also the entry point of the worker process both tests start: `python -m tests.chaos_world CONFIG`.
+"""The chaos world: the sandbox tracker with faults, the real web service on loopback, a real worker process
+(tests/chaos_worker.py, whose waits run on a compressed clock).
 """
 
 from __future__ import annotations
@@ -13,8 +10,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,57 +22,24 @@ from sqlalchemy import func, select
 
 from connectors.sandbox.jira_store import BOT
 from connectors.sandbox.server import Sandbox
-from plugin.config import Config, config_from_mapping, load_config
+from plugin.config import Config, config_from_mapping
 from plugin.ledger import Ledger, audit, events
-from plugin.model import Tracker
-from plugin.queue import Heartbeat, Runner
-from plugin.worker import RetryPolicy
+from plugin.outbox import Outbox
 from tests.conftest import TEMPLATES as TEMPLATES_DIR, config_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
-TIME_SCALE = 0.02  # one second of tracker-requested waiting takes 20 ms here
-
-
-class ScaledPolicy(RetryPolicy):
-    """The worker's retry policy on the compressed clock, a tracker's Retry-After included."""
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        return super().delay(attempt, retry_after * TIME_SCALE if retry_after else None, rng)
-
-
-FAST_POLICY = ScaledPolicy(attempts=40, base=2.0 * TIME_SCALE, cap=600.0 * TIME_SCALE)
 EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "2000"))  # the issue's volume: 2,000 events over 200 epics
 WEBHOOK_THREADS = 8  # the sandbox's concurrent deliveries; each waits for the web service's INSERT
-LOST_AFTER = 2.0  # seconds of silence after which a worker process counts as killed
 EVENTS_PER_EPIC = 10
 WORK_PER_EPIC = 5
 STARTED_PER_EPIC = 3
 GATE_LABEL_PREFIX = "pilotgate-gate-"
 
 
-def scaled_sleep(seconds: float) -> None:
-    time.sleep(max(0.0, seconds) * TIME_SCALE)
-
-
 def chaos_config(folder: Path, sandbox_url: str) -> dict[str, Any]:
     mapping = config_mapping(folder, github=None)
     mapping["jira"] = {**mapping["jira"], "url": sandbox_url, "bot_account": BOT["accountId"]}
     return mapping
-
-
-def build_chaos_worker(config: Config, threads: int = 4):
-    """A worker runtime whose connector sleeps scaled time; the queue runner is not started."""
-    from connectors.jira import JiraConnector
-    from connectors.jira_http import jira_session
-    from plugin.wiring import build_worker
-
-    ledger = Ledger(config.database, base_dir=config.base_dir)  # the connector's Memory: same database
-    connectors = {Tracker.JIRA: JiraConnector(config.jira, ledger, session=jira_session(config.jira),
-                                              sleep=scaled_sleep)}
-    runtime = build_worker(config, connectors=connectors, policy=FAST_POLICY)
-    # A killed worker's lost messages are handed out again within seconds, not the default 15 s.
-    heartbeat = Heartbeat(runtime.queue, every=0.25, lost_after=LOST_AFTER)
-    return runtime, Runner(runtime.queue, threads, periodic=False, heartbeat=heartbeat)
 
 
 class WebServer:
@@ -172,10 +134,10 @@ def _epic_steps(n: int) -> list[tuple[str, int]]:
 
 
 def drained(ledger: Ledger) -> bool:
-    with ledger.engine.connect() as conn:
-        waiting = conn.execute(select(func.count()).select_from(events)
-                               .where(events.c.status.in_(("queued", "processing")))).scalar_one()
-    return waiting == 0
+    """Nothing waiting: no delivery left in the intake (not yet admitted by a worker's dispatcher), no
+    event queued (retries included) or being processed."""
+    stats = Outbox(ledger).stats()
+    return stats.depth == 0 and stats.processing == 0
 
 
 def settled(sandbox: Sandbox, ledger: Ledger):
@@ -255,14 +217,3 @@ def write_config(folder: Path, sandbox_url: str) -> Path:
 
 def load(folder: Path) -> Config:
     return config_from_mapping(yaml.safe_load((folder / "pilotgate.yaml").read_text()), base_dir=folder)
-
-
-def main(config_file: str) -> None:
-    """A worker process with scaled waits, consuming until killed."""
-    runtime, runner = build_chaos_worker(load_config(config_file))
-    runner.start()
-    threading.Event().wait()
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])

@@ -101,7 +101,7 @@ def test_event_stream_under_500s_and_429_bursts_creates_each_gate_once_and_each_
 
 def start_worker(config_file, log) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "tests.chaos_world", str(config_file)], cwd=ROOT,
+        return subprocess.Popen([sys.executable, "-m", "tests.chaos_worker", str(config_file)], cwd=ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)
 
 
