@@ -323,9 +323,9 @@ class _FastInsert:
                 connection.rollback()  # BEGIN went through: a snapshot kept would stay busy for ever
                 if time.monotonic() > waited_until:
                     raise
-            # SQLite's own busy handler sleeps 1, 2, 5... ms between tries, while another writer holds
-            # its lock for well under a millisecond: waiting here in small random steps instead kept
-            # two web processes from stalling each other (docs/PERFORMANCE.md, "Ingest").
+            # SQLite's own busy handler sleeps 1, 2, 5... ms between tries, while the other writer (the
+            # worker's dispatcher or a pass) holds the lock for about a millisecond: small random steps
+            # keep a delivery that collides with it from waiting several times that.
             time.sleep(random.uniform(20e-6, 200e-6))
 
     def _connection(self):
