@@ -36,12 +36,15 @@ class Label(msgspec.Struct, frozen=True):
     name: str
 
 
+IssueNumber = Annotated[int, msgspec.Meta(ge=1)]  # GitHub numbers issues and pull requests from 1
+
+
 class Repository(msgspec.Struct, frozen=True):
     full_name: str
 
 
 class Issue(msgspec.Struct, frozen=True):
-    number: int
+    number: IssueNumber
     repository_url: str
     body: str | None = None
     labels: list[Label] = []
@@ -90,7 +93,7 @@ class Head(msgspec.Struct, frozen=True):
 
 
 class PullRequest(msgspec.Struct, frozen=True):
-    number: int
+    number: IssueNumber
     head: Head
     body: str | None = None
     updated_at: str | None = None

@@ -210,6 +210,15 @@ def test_malformed_issue_names_the_field():
         parse("issues", payload)
 
 
+@pytest.mark.parametrize("number", [0, -1])
+def test_issue_number_below_one_is_refused_not_queued(number):
+    # Found by the fuzzing test: "#-1" would have been queued as a ticket key.
+    payload = fixture("issues-assigned.work")
+    payload["issue"]["number"] = number
+    with pytest.raises(PayloadError, match=r"issues\.assigned: issue\.number: Expected `int` >= 1"):
+        parse("issues", payload)
+
+
 def test_missing_sub_issue_is_a_payload_error():
     payload = fixture("sub-issues-sub-issue-added")
     del payload["sub_issue"]
