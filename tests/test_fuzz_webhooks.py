@@ -229,7 +229,7 @@ def test_shared_parser_schemas_give_every_thread_the_same_events():
     from connectors.github_webhooks import parse_github_webhook
     from connectors.jira_webhooks import parse_jira_webhook
 
-    github = [github_assigned("example-org/ml-pilots", n)[1] for n in range(40)]
+    github = [github_assigned("example-org/ml-pilots", n + 1)[1] for n in range(40)]
 
     def parse(n: int) -> tuple:
         jira = parse_jira_webhook({"X-Atlassian-Webhook-Identifier": f"j{n}"}, JIRA_EXAMPLES[0], bot_account="x")
@@ -240,7 +240,7 @@ def test_shared_parser_schemas_give_every_thread_the_same_events():
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(parse, range(40)))
     assert results == [parse(n) for n in range(40)]
-    assert {r[2] for r in results} == {f"example-org/ml-pilots#{n}" for n in range(40)}
+    assert {r[2] for r in results} == {f"example-org/ml-pilots#{n + 1}" for n in range(40)}
 
 
 @pytest.mark.parametrize("payload", [
