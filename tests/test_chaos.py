@@ -12,9 +12,10 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import select
 
 from connectors.sandbox.server import Sandbox
-from plugin.ledger import Ledger
+from plugin.ledger import Ledger, workers
 from plugin.templates import load_templates
 from tests.chaos_world import (
     EVENTS, EVENTS_PER_EPIC, ROOT, TEMPLATES_DIR, WEBHOOK_THREADS, WebServer, bot_comments, delivery_report, gate_counts,
@@ -99,6 +100,13 @@ def test_event_stream_under_500s_and_429_bursts_creates_each_gate_once_and_each_
     assert_nothing_lost_or_doubled(sandbox, ledger, plan)
 
 
+def consuming(ledger: Ledger, pid: int) -> bool:
+    """The worker process `pid` has registered its consumer heartbeat (plugin.queue.Heartbeat's id
+    is host:pid:random): it is past its imports and taking messages."""
+    with ledger.engine.connect() as conn:
+        return any(f":{pid}:" in worker_id for worker_id in conn.execute(select(workers.c.id)).scalars())
+
+
 def start_worker(config_file, log) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "tests.chaos_worker", str(config_file)], cwd=ROOT,
@@ -118,7 +126,10 @@ def test_worker_killed_twenty_times_during_the_stream_still_creates_each_gate_on
         with Weather(sandbox):
             humans.start()
             while kills < KILLS:
-                time.sleep(rng.uniform(0.2, 1.0))  # a random moment: mid-call, mid-write, or idle
+                # Killed only once it consumes the queue (a kill during its imports tests nothing), then
+                # at a random moment: mid-call, mid-write, or idle.
+                wait_until(lambda: consuming(ledger, worker.pid), 30, "the restarted worker consuming the queue")
+                time.sleep(rng.uniform(0.2, 1.0))
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
                 kills += 1
