@@ -25,7 +25,7 @@ from connectors.sandbox.server import Sandbox
 from plugin.config import Config, config_from_mapping
 from plugin.ledger import Ledger, audit, events
 from plugin.outbox import Outbox
-from tests.conftest import TEMPLATES as TEMPLATES_DIR, config_mapping
+from tests.conftest import config_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = int(os.environ.get("PILOTGATE_CHAOS_EVENTS", "2000"))  # the volume: 2,000 events over 200 epics

@@ -18,9 +18,10 @@ from connectors.sandbox.server import Sandbox
 from plugin.ledger import Ledger, workers
 from plugin.templates import load_templates
 from tests.chaos_world import (
-    EVENTS, EVENTS_PER_EPIC, ROOT, TEMPLATES_DIR, WEBHOOK_THREADS, WebServer, bot_comments, delivery_report, gate_counts,
+    EVENTS, EVENTS_PER_EPIC, ROOT, WEBHOOK_THREADS, WebServer, bot_comments, delivery_report, gate_counts,
     human_stream, load, settled, wait_until, write_config,
 )
+from tests.conftest import TEMPLATES
 
 pytestmark = pytest.mark.timeout(600)
 EPICS = max(1, EVENTS // EVENTS_PER_EPIC)
@@ -68,7 +69,7 @@ def world(tmp_path):
 
 
 def assert_nothing_lost_or_doubled(sandbox: Sandbox, ledger: Ledger, plan) -> None:
-    gate_keys = {gate.key for gate in load_templates(TEMPLATES_DIR)["ai-pilot"].gates}
+    gate_keys = {gate.key for gate in load_templates(TEMPLATES)["ai-pilot"].gates}
     wrong_gates = {epic: dict(counts) for epic in plan.epics
                    if (counts := gate_counts(sandbox, epic)) != {key: 1 for key in gate_keys}}
     assert not wrong_gates, f"epics without exactly one set of gates: {dict(list(wrong_gates.items())[:5])}"
