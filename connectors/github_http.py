@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 import requests
 
 from connectors.base import NotFound, PermanentError, TrackerError, TransientError
-from connectors.http_session import tracker_session
+from connectors.http_session import json_of, tracker_session
 
 API_VERSION = "2022-11-28"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -146,7 +146,7 @@ class GitHubHttp:
                     self._last_write = self._clock()
             self._note_primary_limit(response)
             if response.ok:
-                return response.json() if response.content else None
+                return json_of(response)
             wait = self._rate_limit_wait(response, attempt)
             if wait is not None:
                 # A rate-limited request was not carried out, so repeating it is safe even for a create.

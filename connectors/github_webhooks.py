@@ -207,8 +207,10 @@ def _on_sub_issue(d: _Delivery, data: SubIssuesEvent) -> Event | Ignored:
     return d.event(kind, data, _issue_key(child), epic_key=_issue_key(parent), stamp=child.updated_at)
 
 
-def _on_dependency(d: _Delivery, data: IssueDependenciesEvent) -> Event:
+def _on_dependency(d: _Delivery, data: IssueDependenciesEvent) -> Event | Ignored:
     blocked, blocking = data.blocked_issue, data.blocking_issue
+    if d.action.endswith("_added"):  # a new dependency can only satisfy a gate, never ask for one
+        return Ignored(f"issue_dependencies.{d.action}: a new link asks for nothing", event=d.name)
     return d.event(EventKind.LINK_CHANGED, data, _issue_key(blocked), stamp=blocked.updated_at,
                    detail={"blocking": _issue_key(blocking), "action": d.action})
 

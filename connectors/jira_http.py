@@ -14,7 +14,7 @@ from jira.client import TokenAuth
 from requests.auth import HTTPBasicAuth
 
 from connectors.base import NotFound, PermanentError, TransientError
-from connectors.http_session import tracker_session
+from connectors.http_session import json_of, tracker_session
 from plugin.config import JiraConfig
 
 API = "/rest/api/2/"
@@ -173,10 +173,8 @@ def _iso_datetime(value: str) -> datetime:
 
 
 def _json(response: requests.Response) -> Any:
-    if not response.content:
-        return None
     try:
-        return response.json()
+        return json_of(response)
     except ValueError:
         raise PermanentError(
             f"Jira answered {response.status_code} with a body that is not JSON",
@@ -187,8 +185,10 @@ def _json(response: requests.Response) -> Any:
 def jira_error_text(response: requests.Response) -> str:
     """Jira's own words from an ErrorCollection (errorMessages and per-field errors), else the raw text."""
     try:
-        data = response.json()
+        data = json_of(response)
     except ValueError:
+        data = None
+    if data is None:
         return (response.text or response.reason or "no details").strip()[:500]
     return error_collection_text(data) if isinstance(data, Mapping) else str(data)[:500]
 

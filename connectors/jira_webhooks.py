@@ -145,6 +145,10 @@ def parse_jira_webhook(
         return Ignored(f"Jira event {name} is not one Pilot Gate acts on", event=name[:64])
     else:
         raise PayloadError("webhookEvent: missing or not a string")
+    if name == "issuelink_created":
+        # A new link can only satisfy a gate, never ask for one. And Jira names no actor on link events,
+        # so without this the bot's own gate links (20 per new pilot) would all come back as work.
+        return Ignored("a new link asks for nothing", event=name)
     actor = _actor(data.user)
     if bot_account and actor == bot_account:
         return Ignored("own event", event=name)

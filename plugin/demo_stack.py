@@ -19,6 +19,7 @@ from connectors.sandbox import Sandbox
 from connectors.sandbox.github_store import BOT_LOGIN
 from connectors.sandbox.jira_store import BOT
 from plugin.config import Config, load_config
+from plugin.jira_webhook import EVENTS as JIRA_EVENTS
 from plugin.ledger import Ledger
 from plugin.logs import configure_logging
 from plugin.model import Tracker
@@ -150,7 +151,9 @@ class Stack:
         self.service = Service(self.config, self.port).start()
         self.port = self.service.port
         for tracker in ("jira", "github"):
-            self.sandbox.configure_webhooks(tracker, f"{self.url}/webhooks/{tracker}", self.secrets[tracker])
+            # Jira sends what `pilotgate jira register-webhook` subscribes to; GitHub's app gets every event.
+            self.sandbox.configure_webhooks(tracker, f"{self.url}/webhooks/{tracker}", self.secrets[tracker],
+                                            JIRA_EVENTS if tracker == "jira" else None)
         return self.service
 
     def stop_service(self) -> None:

@@ -13,7 +13,9 @@ from connectors.jira_http import jira_error_text, jira_session
 from plugin.config import JiraConfig
 
 PATH = "/rest/webhooks/1.0/webhook"
-EVENTS = ("jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "issuelink_created", "issuelink_deleted")
+# No issuelink_created: a new link asks for nothing (see connectors.jira_webhooks), and every gate the bot
+# creates would send 5 of them.
+EVENTS = ("jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "issuelink_deleted")
 MASK = "********"
 
 

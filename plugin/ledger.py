@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Engine, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    BigInteger, Boolean, Column, Connection, Engine, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
     create_engine, delete, event, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -191,6 +193,10 @@ class Ledger:
         self.engine = make_engine(self.url, pool_size=pool_size)
         self.locks: EpicLocks = locks_for(self.engine)
         self.clock = clock
+        # SQLite has one writer at a time, and a connection that finds the lock taken sleeps 1, 2, 5,
+        # 10... ms before it looks again. This process's writers queue here instead and each starts
+        # the moment the one before commits; only other processes still meet SQLite's waits.
+        self._writing = threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -205,6 +211,12 @@ class Ledger:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: `engine.begin()`, taken in turn with this process's other writers."""
+        with self._writing, self.engine.begin() as conn:
+            yield conn
 
     # -- Memory protocol ---------------------------------------------------------------------------
     def gate_tickets(self, tracker: Tracker, epic_key: str) -> dict[str, str]:
@@ -224,7 +236,7 @@ class Ledger:
         statement = insert_ignoring_duplicates(self.engine, gates).values(
             tracker=tracker.value, epic_key=epic_key, gate=gate, ticket_key=ticket_key, ref=ref or "",
             created_at=self.clock())
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(statement)
 
     def comment_id(self, tracker: Tracker, ticket_key: str) -> str | None:
@@ -240,7 +252,7 @@ class Ledger:
         statement = statement.on_conflict_do_update(
             index_elements=["tracker", "ticket_key"],
             set_={"comment_id": statement.excluded.comment_id, "updated_at": statement.excluded.updated_at})
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(statement)
 
     # -- audit and counters ------------------------------------------------------------------------
@@ -278,7 +290,7 @@ class Ledger:
     def claim_slot(self, name: str, period: float) -> bool:
         """True for exactly one caller per period, whichever process or machine asks first."""
         now = self.clock()
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(insert_ignoring_duplicates(self.engine, slots).values(name=name, last_run=0.0))
             claimed = conn.execute(
                 update(slots).where(slots.c.name == name, slots.c.last_run <= now - period * 0.9)
@@ -291,11 +303,11 @@ class Ledger:
         seconds. Each dead consumer is returned to exactly one caller."""
         now = self.clock()
         statement = _insert(self.engine, workers, {"id": worker_id, "started_at": now, "seen_at": now})
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_={"seen_at": now}))
             return list(conn.execute(delete(workers).where(workers.c.seen_at < now - lost_after)
                                      .returning(workers.c.id)).scalars())
 
     def worker_gone(self, worker_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self.write() as conn:
             conn.execute(delete(workers).where(workers.c.id == worker_id))

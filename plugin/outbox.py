@@ -9,7 +9,6 @@ the request, and the request's commit writes two index pages instead of four.
 
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 import threading
@@ -18,13 +17,18 @@ from dataclasses import dataclass
 from typing import Collection
 
 import msgspec
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, or_, select, update
 
 from plugin.ledger import Ledger, events, insert_ignoring_duplicates, intake
 from plugin.model import Event, Tracker
 
 QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
-_ENCODE = msgspec.json.Encoder().encode  # the webhook's payload column: plain JSON, a few times faster to write
+_ENCODE = msgspec.json.Encoder().encode  # the payload column: plain JSON, a few times faster to write and read
+_DECODE = msgspec.json.Decoder().decode
+# Built once: every huey message reads its event, and most find it already taken by a pass that took
+# the whole epic. A statement built per call cost more than running it.
+_GET = select(events).where(events.c.id == bindparam("id"))
+_GET_QUEUED = _GET.where(events.c.status == QUEUED)
 BATCH = 100  # events of one epic handled in one pass: one snapshot, one plan, one transaction
 ADMIT_BATCH = 500  # intake rows moved into the queue per transaction
 ADMIT_LOCK = 0x70696C6F  # PostgreSQL advisory lock key of the intake mover ("pilo")
@@ -86,7 +90,7 @@ class Outbox:
                 return 0
         pick = select(intake.c.id).order_by(intake.c.id).limit(limit)
         now = self.ledger.clock()
-        with self.engine.begin() as conn:
+        with self.ledger.write() as conn:
             # One mover at a time on PostgreSQL: two inserting the same deliveries in different orders
             # could deadlock on the unique key. SQLite's write lock already makes them take turns.
             if self.engine.dialect.name == "postgresql" and not conn.execute(
@@ -122,23 +126,24 @@ class Outbox:
             pick = pick.with_for_update(skip_locked=True)
         statement = (update(events).where(events.c.id.in_(pick), ready)
                      .values(dispatched_at=now).returning(events.c.id))
-        with self.engine.begin() as conn:
+        with self.ledger.write() as conn:
             return sorted(conn.execute(statement).scalars())
 
     def defer(self, event_id: int, seconds: float) -> None:
         """Not now (its epic is busy), without using up an attempt."""
         self._update(event_id, QUEUED, due_at=self.ledger.clock() + seconds, dispatched_at=None)
 
-    def get(self, event_id: int) -> EventRecord | None:
+    def get(self, event_id: int, *, queued: bool = False) -> EventRecord | None:
+        """The event; with `queued`, only while it waits to be processed (nothing else is decoded)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(events).where(events.c.id == event_id)).first()
+            row = conn.execute(_GET_QUEUED if queued else _GET, {"id": event_id}).first()
         return _record(row) if row else None
 
     def set_epic(self, event_id: int, epic_key: str, event: Event | None = None) -> None:
         """Records the verified pilot epic (and the event with its ticket resolved, when it had to be)."""
         values = {"epic_key": epic_key}
         if event is not None:
-            values.update(ticket_key=event.ticket_key, payload=json.dumps(event.to_dict(), separators=(",", ":")))
+            values.update(ticket_key=event.ticket_key, payload=_ENCODE(event.to_dict()).decode("utf-8"))
         self._update(event_id, None, **values)
 
     def claim(self, event_id: int) -> bool:
@@ -168,7 +173,7 @@ class Outbox:
                  .order_by(events.c.id).limit(limit))
         with self.engine.connect() as conn:
             rows = conn.execute(found).all()
-        ids = [row.id for row in rows if json.loads(row.payload).get("epic_key") in (None, epic_key)]
+        ids = [row.id for row in rows if _DECODE(row.payload).get("epic_key") in (None, epic_key)]
         if not ids:
             return []
         return self._claim(and_(events.c.id.in_(ids), events.c.epic_key.is_(None)), epic_key=epic_key)
@@ -180,13 +185,13 @@ class Outbox:
     def _claim(self, condition, **values) -> list[EventRecord]:
         statement = (update(events).where(condition, events.c.status == QUEUED)
                      .values(status=PROCESSING, updated_at=self.ledger.clock(), **values).returning(*events.c))
-        with self.engine.begin() as conn:
+        with self.ledger.write() as conn:
             return sorted((_record(row) for row in conn.execute(statement)), key=lambda record: record.id)
 
     def release_dispatched(self) -> int:
         """Every queued event handed out and not yet claimed is due to be handed out again: called
         when a consumer died, which may have taken any of them from huey with it."""
-        with self.engine.begin() as conn:
+        with self.ledger.write() as conn:
             return conn.execute(update(events).where(events.c.status == QUEUED, events.c.dispatched_at.is_not(None))
                                 .values(dispatched_at=None)).rowcount
 
@@ -206,7 +211,7 @@ class Outbox:
         """
         values = {"status": QUEUED, "due_at": retry_at} if retry_at is not None else {"status": FAILED}
         condition = [events.c.id == event_id] + ([events.c.status == status] if status else [])
-        with self.engine.begin() as conn:
+        with self.ledger.write() as conn:
             return conn.execute(update(events).where(*condition).values(
                 attempts=events.c.attempts + 1, error=error[:4000], updated_at=self.ledger.clock(),
                 dispatched_at=None, **values)).rowcount == 1
@@ -224,7 +229,7 @@ class Outbox:
         condition = [events.c.id == event_id]
         if when_status is not None:
             condition.append(events.c.status == when_status)
-        with self.engine.begin() as conn:
+        with self.ledger.write() as conn:
             result = conn.execute(update(events).where(and_(*condition))
                                   .values(updated_at=self.ledger.clock(), **values))
             return result.rowcount == 1
@@ -270,14 +275,14 @@ class Outbox:
     def prune(self, older_than: float) -> int:
         """Forgets done events older than `older_than` seconds (their audit records stay)."""
         cutoff = self.ledger.clock() - older_than
-        with self.engine.begin() as conn:
+        with self.ledger.write() as conn:
             return conn.execute(delete(events).where(events.c.status == DONE, events.c.updated_at < cutoff)).rowcount
 
 
 def _record(row) -> EventRecord:
     return EventRecord(
         id=row.id, status=row.status, attempts=row.attempts, error=row.error, epic_key=row.epic_key,
-        received_at=row.received_at, due_at=row.due_at, event=Event.from_dict(json.loads(row.payload)),
+        received_at=row.received_at, due_at=row.due_at, event=Event.from_dict(_DECODE(row.payload)),
     )
 
 

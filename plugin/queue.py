@@ -97,7 +97,7 @@ class Queue:
         logs.warning(LOG, "consumers stopped answering; their events are handed out again",
                      consumers=",".join(dead), events=handed)
         if handed:
-            with self.ledger.engine.begin() as conn:
+            with self.ledger.write() as conn:
                 self.ledger.add_counts(conn, {("redispatched", ""): float(handed)})
         return handed
 

@@ -122,7 +122,7 @@ def _audit(ledger: Ledger, delivery: str, tracker: Tracker, epic_key: str, outco
         key = ("actions", metrics.labels(tracker=tracker.value, kind=action_kind(outcome.action),
                                          outcome="done" if outcome.done else "skipped"))
         counts[key] = counts.get(key, 0.0) + 1
-    with ledger.engine.begin() as conn:
+    with ledger.write() as conn:
         ledger.write_audit(conn, handlers.audit_records(delivery, tracker, epic_key, outcomes))
         ledger.add_counts(conn, counts)
     logs.info(LOG, "epic reconciled", actions=len(outcomes))

@@ -23,7 +23,7 @@ from plugin import handlers, logs, metrics
 from plugin.ledger import AuditRecord, Ledger
 from plugin.metrics import labels
 from plugin.model import Epic, Tracker, action_kind
-from plugin.outbox import BATCH, QUEUED, EventRecord, Outbox
+from plugin.outbox import BATCH, EventRecord, Outbox
 from plugin.templates import Template
 
 LOG = logging.getLogger("pilotgate.worker")
@@ -72,8 +72,8 @@ class Worker:
 
     def process(self, event_id: int) -> None:
         """Handles one dispatched event (and its epic's other waiting events). Never raises."""
-        record = self.outbox.get(event_id)
-        if record is None or record.status != QUEUED:
+        record = self.outbox.get(event_id, queued=True)
+        if record is None:
             return  # a stale or repeated wakeup: someone else took it
         with logs.log_context(delivery=record.delivery, tracker=record.tracker, ticket=record.event.ticket_key):
             try:
@@ -175,7 +175,7 @@ class Worker:
             _add(counts, {("actions", labels(tracker=tracker.value, kind=action_kind(outcome.action),
                                              outcome="done" if outcome.done else "skipped")): 1.0})
         _add(counts, metrics.TRACKER_CALLS.drain())
-        with self.ledger.engine.begin() as conn:
+        with self.ledger.write() as conn:
             self.ledger.write_audit(conn, audit)
             self.ledger.add_counts(conn, counts)
             self.outbox.finish_all(conn, [record.id for record in batch])
@@ -187,7 +187,7 @@ class Worker:
                              False, reason)]
         if not self.outbox.claim(record.id):
             return
-        with self.ledger.engine.begin() as conn:
+        with self.ledger.write() as conn:
             self.ledger.write_audit(conn, audit)
             self.ledger.add_counts(conn, {("processed", labels(tracker=record.tracker.value, result="done")): 1.0})
             self.outbox.finish(conn, record.id)
@@ -216,7 +216,7 @@ class Worker:
             return
         tracker = records[0].tracker.value
         counts = {("processed", labels(tracker=tracker, result=result)): float(n) for result, n in results.items()}
-        with self.ledger.engine.begin() as conn:
+        with self.ledger.write() as conn:
             self.ledger.add_counts(conn, {**counts, **metrics.TRACKER_CALLS.drain()})
 
     @staticmethod

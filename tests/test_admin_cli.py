@@ -173,7 +173,7 @@ def test_register_webhook_posts_name_url_events_and_secret(config_file):
     body = json.loads(responses.calls[1].request.body)
     assert body == {"name": "Pilot Gate", "url": "https://pg.example.com/webhooks/jira", "excludeBody": False,
                     "events": ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted",
-                               "issuelink_created", "issuelink_deleted"],
+                               "issuelink_deleted"],
                     "filters": {"issue-related-events-section": "project = AI"}, "secret": JIRA_SECRET}
     assert responses.calls[1].request.headers["Authorization"].startswith("Basic ")
     assert JIRA_SECRET not in result.output and endpoint + "/7" in result.output

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.sandbox.server import Sandbox
+from plugin.jira_webhook import EVENTS as JIRA_EVENTS
 from plugin.ledger import Ledger, workers
 from plugin.templates import load_templates
 from tests.chaos_world import (
@@ -60,7 +61,8 @@ def world(tmp_path):
     write_config(tmp_path, sandbox.url)
     config = load(tmp_path)
     web = WebServer(tmp_path / "pilotgate.yaml", tmp_path / "web.log")
-    sandbox.configure_webhooks("jira", f"{web.url}/webhooks/jira", config.jira.webhook_secret)
+    # Subscribed to what `pilotgate jira-webhook` registers, as an admin would have it.
+    sandbox.configure_webhooks("jira", f"{web.url}/webhooks/jira", config.jira.webhook_secret, JIRA_EVENTS)
     ledger = Ledger(config.database, base_dir=config.base_dir)
     yield sandbox, config, web, ledger
     ledger.dispose()

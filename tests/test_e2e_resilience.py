@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from plugin.cli import main
@@ -13,6 +14,7 @@ from tests.e2e_world import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+HUMAN = ("ana@example.com", "sandbox-token")  # the sandbox takes any basic credentials
 
 
 @TRACKERS
@@ -97,3 +99,21 @@ def _failed_events(stack) -> int:
     import requests
 
     return requests.get(f"{stack.url}/healthz", timeout=5).json()["queue"]["failed"]
+
+
+def test_gate_link_deleted_by_hand_in_jira_is_made_again(stack):
+    pilot = open_pilot(stack, Tracker.JIRA)
+    gates = {ticket.key for ticket in provisioned(stack, pilot).gates().values()}
+    work, _ = pilot.work[0]
+    api = f"{stack.sandbox.url}/rest/api/2"
+    links = requests.get(f"{api}/issue/{work}", params={"fields": "issuelinks"}, auth=HUMAN, timeout=10).json()
+    # Seen from the work ticket, `inwardIssue` is the ticket that blocks it.
+    removed = next(link for link in links["fields"]["issuelinks"] if link.get("inwardIssue", {}).get("key") in gates)
+    settled(stack)
+    assert requests.delete(f"{api}/issueLink/{removed['id']}", auth=HUMAN, timeout=10).status_code == 204
+
+    blocker = removed["inwardIssue"]["key"]
+    snapshot = stack.connectors[Tracker.JIRA].snapshot
+    wait_for(f"{blocker} blocking {work} again", lambda: blocker in snapshot(pilot.key).child(work).blocked_by, STEP)
+    settled(stack)
+    assert gates <= snapshot(pilot.key).child(work).blocked_by

@@ -136,11 +136,18 @@ def test_sub_issue_of_an_issue_without_the_pilot_label_is_ignored():
         "sub_issues.sub_issue_added: parent example-org/ml-pilots#1 is not a pilot epic")
 
 
-def test_dependency_added_changes_the_links_of_the_blocked_issue():
-    event = parse("issue_dependencies", fixture("issue-dependencies-blocked-by-added"))
+def test_dependency_removed_changes_the_links_of_the_blocked_issue():
+    payload = fixture("issue-dependencies-blocked-by-added")
+    payload["action"] = "blocked_by_removed"
+    event = parse("issue_dependencies", payload)
     assert (event.kind, event.ticket_key, dict(event.detail)) == (
         EventKind.LINK_CHANGED, "example-org/ml-pilots#7",
-        {"blocking": "example-org/ml-pilots#21", "action": "blocked_by_added"})
+        {"blocking": "example-org/ml-pilots#21", "action": "blocked_by_removed"})
+
+
+def test_dependency_added_is_ignored_because_a_new_link_asks_for_nothing():
+    assert parse("issue_dependencies", fixture("issue-dependencies-blocked-by-added")) == Ignored(
+        "issue_dependencies.blocked_by_added: a new link asks for nothing")
 
 
 def test_status_moved_to_in_progress_starts_work_on_the_item_content():

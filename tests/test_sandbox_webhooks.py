@@ -11,7 +11,7 @@ from connectors.github_webhooks import parse_github_webhook
 from connectors.jira_webhooks import parse_jira_webhook
 from connectors.sandbox import Sandbox
 from connectors.sandbox.hooks import signature
-from connectors.webhooks import verify_hmac_sha256
+from connectors.webhooks import Ignored, verify_hmac_sha256
 from plugin.model import EventKind
 from tests import openapi_github, openapi_jira
 from tests.sandbox_support import WebhookSink
@@ -125,18 +125,35 @@ def test_jira_deliveries_are_signed_and_carry_issue_beans_and_changelogs(sandbox
     assert started.kind is EventKind.WORK_STARTED and started.ticket_key == work
 
 
-def test_jira_link_delivery_names_issues_by_id_and_parses_as_a_link_change(sandbox, sink):
+def test_jira_link_deliveries_name_issues_by_id_and_only_a_deleted_link_is_a_link_change(sandbox, sink):
     client = sandbox.client
     epic = client.jira_epic("Pilot epic")["key"]
     gate, work = (client.jira_issue(name, parent=epic)["key"] for name in ("Gate", "Work"))
-    requests.post(f"{sandbox.url}/rest/api/2/issueLink", auth=("bot@example.com", "t"), timeout=10,
+    api, auth = f"{sandbox.url}/rest/api/2", ("bot@example.com", "t")
+    requests.post(f"{api}/issueLink", auth=auth, timeout=10,
                   json={"type": {"name": "Blocks"}, "inwardIssue": {"key": gate}, "outwardIssue": {"key": work}})
+    link_id = client.jira_record(work)["links"][0]["id"]
+    assert requests.delete(f"{api}/issueLink/{link_id}", auth=auth, timeout=10).status_code == 204
+    assert requests.delete(f"{api}/issueLink/{link_id}", auth=auth, timeout=10).status_code == 404
     assert sandbox.wait_for_webhooks()
-    delivery = next(d for d in _jira(sink) if d["json"]["webhookEvent"] == "issuelink_created")
-    link = delivery["json"]["issueLink"]
+
+    created, deleted = ([d for d in _jira(sink) if d["json"]["webhookEvent"] == name][0]
+                        for name in ("issuelink_created", "issuelink_deleted"))
+    assert created["json"]["issueLink"] == deleted["json"]["issueLink"]
+    link = deleted["json"]["issueLink"]
     assert link["sourceIssueId"] == int(client.jira_record(gate)["id"]) and link["issueLinkType"]["name"] == "Blocks"
-    event = parse_jira_webhook(delivery["headers"], delivery["json"], bot_account=None)
-    assert event.kind is EventKind.LINK_CHANGED
+    assert parse_jira_webhook(created["headers"], created["json"], bot_account=None) == Ignored("a new link asks for nothing")
+    assert parse_jira_webhook(deleted["headers"], deleted["json"], bot_account=None).kind is EventKind.LINK_CHANGED
+    assert client.jira_record(work)["links"] == [] and client.jira_record(gate)["links"] == []
+
+
+def test_jira_webhook_subscribed_to_some_events_is_sent_only_those(sandbox, sink):
+    sandbox.configure_webhooks("jira", sink.url, JIRA_SECRET, ["jira:issue_updated"])
+    client = sandbox.client
+    epic = client.jira_epic("Pilot epic")["key"]  # jira:issue_created: not subscribed
+    client.jira_transition(epic, "In Progress")
+    assert sandbox.wait_for_webhooks()
+    assert [d["json"]["webhookEvent"] for d in _jira(sink)] == ["jira:issue_updated"]
 
 
 def test_failed_delivery_is_retried_with_the_same_id_and_a_retry_header(sandbox, sink):

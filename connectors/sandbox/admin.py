@@ -197,8 +197,11 @@ def faults() -> Response:
 def webhooks() -> Response:
     body = _body()
     tracker = _required(body, "tracker")[0]
-    _state().hooks.configure(tracker, body.get("url"), body.get("secret"))
-    return jsonify({"tracker": tracker, "url": body.get("url")})
+    events = body.get("events")
+    if events is not None and not (isinstance(events, list) and all(isinstance(e, str) for e in events)):
+        raise ValueError("events must be a list of event names")
+    _state().hooks.configure(tracker, body.get("url"), body.get("secret"), events)
+    return jsonify({"tracker": tracker, "url": body.get("url"), "events": events})
 
 
 @bp.get("/deliveries")

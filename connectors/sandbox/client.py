@@ -74,8 +74,10 @@ class SandboxClient:
         """delay, burst_429, retry_after, error_rate, seed, only (see FaultPlan); no arguments clears them."""
         return self._call("POST", "/faults", plan)
 
-    def webhooks(self, tracker: str, url: str | None, secret: str | None = None) -> dict:
-        return self._call("POST", "/webhooks", {"tracker": tracker, "url": url, "secret": secret})
+    def webhooks(self, tracker: str, url: str | None, secret: str | None = None,
+                 events: list[str] | None = None) -> dict:
+        """Where the tracker's webhooks go; `events` subscribes to those names only (default: all)."""
+        return self._call("POST", "/webhooks", {"tracker": tracker, "url": url, "secret": secret, "events": events})
 
     def deliveries(self, event: str | None = None) -> list[dict]:
         return self._call("GET", "/deliveries", **({"event": event} if event else {}))

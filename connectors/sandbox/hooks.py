@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 import msgspec
@@ -34,6 +34,11 @@ def signature(secret: str, body: bytes) -> str:
 class Target:
     url: str | None = None
     secret: str | None = None
+    # The events subscribed to, as a Jira admin webhook lists them ("jira:issue_updated"...); None: all.
+    events: frozenset[str] | None = None
+
+    def wants(self, event: str) -> bool:
+        return bool(self.url) and (self.events is None or event in self.events)
 
 
 @dataclass
@@ -95,13 +100,14 @@ class Dispatcher:
                 self._threads.append(thread)
                 thread.start()
 
-    def configure(self, tracker: str, url: str | None, secret: str | None) -> None:
+    def configure(self, tracker: str, url: str | None, secret: str | None,
+                  events: Iterable[str] | None = None) -> None:
         if tracker not in self.targets:
             raise ValueError(f"unknown tracker '{tracker}' (jira or github)")
-        self.targets[tracker] = Target(url, secret)
+        self.targets[tracker] = Target(url, secret, frozenset(events) if events is not None else None)
 
-    def wants(self, tracker: str) -> bool:
-        return bool(self.targets[tracker].url)
+    def wants(self, tracker: str, event: str) -> bool:
+        return self.targets[tracker].wants(event)
 
     def send(self, tracker: str, event: str, headers: dict[str, str], payload: dict[str, Any]) -> Delivery:
         """Sign and queue one delivery to the tracker's configured URL."""

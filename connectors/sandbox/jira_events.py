@@ -1,4 +1,4 @@
-"""Jira webhook payloads (jira:issue_created/updated with changelog, comment_*, issuelink_created)."""
+"""Jira webhook payloads (jira:issue_created/updated with changelog, comment_*, issuelink_created/deleted)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ _EVENT_TYPES = {"status": "issue_generic", "assignee": "issue_assigned"}
 def jira_payload(shapes: JiraShapes, name: str, facts: dict[str, Any], changelog_id: int) -> dict[str, Any]:
     """The body Jira posts for one event; `facts` as the store emitted them."""
     base = {"timestamp": int(time.time() * 1000), "webhookEvent": name}
-    if name == "issuelink_created":
-        return {**base, "issueLink": _link(shapes, facts["link"])}
+    if name in ("issuelink_created", "issuelink_deleted"):
+        return {**base, "issueLink": _link(shapes, facts.get("removed") or shapes.jira.data["links"][facts["link"]])}
     issue = shapes.jira.issue(facts["key"])
     base["user"] = shapes.user(facts["actor"])
     if name in ("comment_created", "comment_updated"):
@@ -42,9 +42,8 @@ def _issue_summary(shapes: JiraShapes, issue: dict[str, Any]) -> dict[str, Any]:
                        "parent": shapes.issue_ref(issue["parent"]) if issue["parent"] else None}}
 
 
-def _link(shapes: JiraShapes, link_id: str) -> dict[str, Any]:
+def _link(shapes: JiraShapes, link: dict[str, Any]) -> dict[str, Any]:
     """Numeric ids only, no keys: receivers must resolve them with a GET (JIRA-FACTS)."""
-    link = shapes.jira.data["links"][link_id]
     link_type = next(t for t in LINK_TYPES if t["id"] == link["type"])
     return {"id": int(link["id"]), "sourceIssueId": int(shapes.jira.issue(link["outward"])["id"]),
             "destinationIssueId": int(shapes.jira.issue(link["inward"])["id"]),

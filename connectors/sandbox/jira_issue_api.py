@@ -210,6 +210,12 @@ def get_link(link_id: str) -> Response:
     return jsonify(shaped)
 
 
+@bp.delete("/issueLink/<link_id>")
+def delete_link(link_id: str) -> Response:
+    current_jira().unlink(link_id, ACTOR)
+    return NO_CONTENT
+
+
 @bp.post("/comment/list")
 def comments_by_id() -> Response:
     """PageBeanComment of the comments with these ids (max 1000), properties expanded on request."""

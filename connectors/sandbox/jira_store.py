@@ -231,6 +231,17 @@ class JiraStore:
             self.store.emit("jira", "issuelink_created", {"link": link["id"], "actor": actor})
             return link
 
+    def unlink(self, link_id: str, actor: str) -> None:
+        """Deletes the link and sends issuelink_deleted; 404 when there is no such link."""
+        with self.store.write():
+            link = self.data["links"].pop(link_id, None)
+            if link is None:
+                raise JiraError(404, f"No issue link with id '{link_id}' exists.")
+            # The payload is made after this write, when the link is gone: it travels with the event.
+            self.store.emit("jira", "issuelink_deleted", {"link": link_id, "actor": actor, "removed": dict(link)})
+            for side in (link["outward"], link["inward"]):
+                self.issue(side)["links"].remove(link_id)
+
     def set_property(self, key: str, prop: str, value: Any) -> bool:
         """True when the property is new (Jira answers 201), False when replaced (200)."""
         _check_property(prop, value)

@@ -6,7 +6,7 @@ import itertools
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Iterable
 
 import msgspec
 from flask import Flask, Response, current_app, jsonify, request
@@ -58,7 +58,7 @@ class SandboxState:
 
     def on_event(self, tracker: str, name: str, facts: dict[str, Any]) -> None:
         """Turn a store event into a webhook delivery when that tracker has a webhook URL."""
-        if not self.hooks.wants(tracker):
+        if not self.hooks.wants(tracker, name):
             return
         with self.store.lock:
             if tracker == "jira":
@@ -188,8 +188,10 @@ class Sandbox:
 
         return SandboxClient(self.url)
 
-    def configure_webhooks(self, tracker: str, url: str | None, secret: str | None = None) -> None:
-        self.state.hooks.configure(tracker, url, secret)
+    def configure_webhooks(self, tracker: str, url: str | None, secret: str | None = None,
+                           events: Iterable[str] | None = None) -> None:
+        """Where the tracker's webhooks go; `events` limits them to those names, like a Jira admin webhook."""
+        self.state.hooks.configure(tracker, url, secret, events)
 
     def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
         return self.state.hooks.wait_idle(timeout)
