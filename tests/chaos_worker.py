@@ -1,8 +1,11 @@
-"""The chaos tests' worker process: `python -m tests.chaos_worker CONFIG` consumes the queue until killed.
+"""The chaos tests' worker processes: `python -m tests.chaos_worker CONFIG` forks a worker process, which
+consumes the queue until killed, each time it reads "start LOG" on stdin.
 
-Kept apart from tests/chaos_world.py so that starting it imports only what a worker imports (not the
-sandbox, Flask or pytest): the SIGKILL test starts it 21 times, and a start that spends its first
-second importing is a start the kills mostly hit before it did any work.
+A fork server, as gunicorn's preload: the imports (1.2-1.7 s, mostly SQLAlchemy, huey and its Redis and
+PostgreSQL drivers) are done once, before any thread or connection exists, and each worker is a fresh
+process forked from there that opens its own. The SIGKILL test starts 21 workers; it used to spend
+most of its time waiting for each one's imports. Kept apart from tests/chaos_world.py so that it
+imports only what a worker imports (not the sandbox, Flask or pytest).
 
 Waits (Retry-After, backoff) are compressed by TIME_SCALE in the connector and the retry policy, so a
 run that would take minutes of real waiting finishes in seconds while keeping every wait's order.
@@ -10,7 +13,10 @@ run that would take minutes of real waiting finishes in seconds while keeping ev
 
 from __future__ import annotations
 
+import importlib
+import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -54,12 +60,51 @@ def build_chaos_worker(config: Config, threads: int = 4):
     return runtime, Runner(runtime.queue, threads, periodic=False, heartbeat=heartbeat)
 
 
-def main(config_file: str) -> None:
-    """A worker process with scaled waits, consuming until killed."""
+def consume(config_file: str) -> None:
+    """A worker with scaled waits, consuming until killed."""
     runtime, runner = build_chaos_worker(load_config(config_file))
     runner.start()
     threading.Event().wait()
 
 
+def serve(config_file: str) -> None:
+    """Answers "start LOG" with the pid of a new worker writing to LOG, "kill PID" with "killed PID"
+    once that worker is gone (killed with SIGKILL and reaped), until stdin closes."""
+    for module in ("connectors.jira", "connectors.jira_http", "plugin.wiring"):  # build_chaos_worker's own
+        importlib.import_module(module)
+    children: set[int] = set()
+    try:
+        for line in sys.stdin:
+            command, _, argument = line.strip().partition(" ")
+            if command == "start":
+                pid = _fork(config_file, argument)
+                children.add(pid)
+                print(pid, flush=True)
+            elif command == "kill":
+                pid = int(argument)
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                children.discard(pid)
+                print(f"killed {pid}", flush=True)
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _fork(config_file: str, log: str) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    try:  # the worker: its output to LOG, never back into the server's loop
+        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(0)
+        consume(config_file)
+    finally:
+        os._exit(1)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    serve(sys.argv[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -89,7 +88,8 @@ def assert_nothing_lost_or_doubled(sandbox: Sandbox, ledger: Ledger, plan) -> No
 def test_event_stream_under_500s_and_429_bursts_creates_each_gate_once_and_each_comment_once(world, tmp_path):
     sandbox, config, web, ledger = world
     # Its own process, as in production: the sandbox and the web service keep this one's GIL to themselves.
-    worker = start_worker(tmp_path / "pilotgate.yaml", tmp_path / "worker.log")
+    workers = Workers(tmp_path / "pilotgate.yaml", tmp_path / "worker.log")
+    workers.start()
     try:
         with Weather(sandbox):
             plan = human_stream(sandbox, EPICS)
@@ -98,8 +98,7 @@ def test_event_stream_under_500s_and_429_bursts_creates_each_gate_once_and_each_
             assert sandbox.wait_for_webhooks(120)
         wait_until(settled(sandbox, ledger), 300, "webhooks and queue settling after recovery")
     finally:
-        worker.terminate()
-        worker.wait()
+        workers.close()
     assert_nothing_lost_or_doubled(sandbox, ledger, plan)
 
 
@@ -110,10 +109,36 @@ def consuming(ledger: Ledger, pid: int) -> bool:
         return any(f":{pid}:" in worker_id for worker_id in conn.execute(select(workers.c.id)).scalars())
 
 
-def start_worker(config_file, log) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "tests.chaos_worker", str(config_file)], cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)
+class Workers:
+    """Worker processes forked by tests/chaos_worker.py's fork server, which did the imports once."""
+
+    def __init__(self, config_file, log) -> None:
+        self.log = log
+        with open(log, "ab") as errors:
+            self.server = subprocess.Popen(
+                [sys.executable, "-m", "tests.chaos_worker", str(config_file)], cwd=ROOT, text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=errors)
+
+    def start(self) -> int:
+        return int(self._ask(f"start {self.log}"))
+
+    def kill(self, pid: int) -> None:
+        """SIGKILL, and back once the process is gone."""
+        assert self._ask(f"kill {pid}") == f"killed {pid}"
+
+    def _ask(self, command: str) -> str:
+        self.server.stdin.write(command + "\n")
+        self.server.stdin.flush()
+        answer = self.server.stdout.readline().strip()
+        if not answer:
+            raise AssertionError(f"the worker fork server exited with {self.server.wait()} (log: {self.log})")
+        return answer
+
+    def close(self) -> None:
+        """Kills every worker still running (SIGKILL: the invariants must hold without a goodbye)."""
+        self.server.stdin.close()
+        self.server.wait(timeout=30)
 
 
 def test_worker_killed_twenty_times_during_the_stream_still_creates_each_gate_once_and_each_comment_once(
@@ -123,27 +148,26 @@ def test_worker_killed_twenty_times_during_the_stream_still_creates_each_gate_on
     rng = random.Random(11)
     stream: dict = {}
     humans = threading.Thread(target=lambda: stream.update(plan=human_stream(sandbox, EPICS)), daemon=True)
-    worker = start_worker(tmp_path / "pilotgate.yaml", log)
+    workers = Workers(tmp_path / "pilotgate.yaml", log)
+    worker = workers.start()
     kills = 0
     try:
         with Weather(sandbox):
             humans.start()
             while kills < KILLS:
-                # Killed only once it consumes the queue (a kill during its imports tests nothing), then
-                # at a random moment: mid-call, mid-write, or idle.
-                wait_until(lambda: consuming(ledger, worker.pid), 30, "the restarted worker consuming the queue")
+                # Killed only once it consumes the queue (a kill while it starts tests nothing), then at a
+                # random moment: mid-call, mid-write, or idle.
+                wait_until(lambda: consuming(ledger, worker), 30, "the restarted worker consuming the queue")
                 time.sleep(rng.uniform(0.2, 1.0))
-                worker.send_signal(signal.SIGKILL)
-                worker.wait()
+                workers.kill(worker)
                 kills += 1
-                worker = start_worker(tmp_path / "pilotgate.yaml", log)
+                worker = workers.start()
             humans.join(300)
             assert sandbox.wait_for_webhooks(120)
         # An event a killed worker took from huey before claiming it is handed out again once that
         # worker's heartbeat is LOST_AFTER seconds old.
         wait_until(settled(sandbox, ledger), 300, "webhooks and queue settling after recovery")
     finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        workers.close()
     assert kills == KILLS
     assert_nothing_lost_or_doubled(sandbox, ledger, stream["plan"])
