@@ -209,12 +209,18 @@ class Outbox:
         With `status`, only while the event still has it: a failure to resolve a queued event must
         not undo the pass of the worker that took the same event meanwhile. False when it had not.
         """
-        values = {"status": QUEUED, "due_at": retry_at} if retry_at is not None else {"status": FAILED}
-        condition = [events.c.id == event_id] + ([events.c.status == status] if status else [])
         with self.ledger.write() as conn:
-            return conn.execute(update(events).where(*condition).values(
-                attempts=events.c.attempts + 1, error=error[:4000], updated_at=self.ledger.clock(),
-                dispatched_at=None, **values)).rowcount == 1
+            return bool(self.record_failures(conn, [event_id], error, retry_at, status))
+
+    def record_failures(self, conn, event_ids: Collection[int], error: str, retry_at: float | None,
+                        status: str | None = None) -> list[int]:
+        """`record_failure` for the events of one failed pass, in one statement inside the caller's
+        transaction; the ids it changed."""
+        values = {"status": QUEUED, "due_at": retry_at} if retry_at is not None else {"status": FAILED}
+        condition = [events.c.id.in_(list(event_ids))] + ([events.c.status == status] if status else [])
+        return list(conn.execute(update(events).where(*condition).values(
+            attempts=events.c.attempts + 1, error=error[:4000], updated_at=self.ledger.clock(),
+            dispatched_at=None, **values).returning(events.c.id)).scalars())
 
     def retry(self, event_id: int) -> bool:
         """failed -> queued with a fresh retry budget; False when no failed event has that id."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Mapping, Sequence
@@ -198,26 +199,30 @@ class Worker:
 
         The events of one failed pass share their retry time, jitter drawn once: they come back
         together and are claimed in one pass again, instead of one pass (and one snapshot) each.
+        All of them are recorded in one transaction.
         """
         text = self.redact(describe(err))
         retrying = isinstance(err, RETRYABLE)
         attempt = max(record.attempts for record in records) + 1
         delay = self.policy.delay(attempt, getattr(err, "retry_after", None), self.rng) if retrying else 0.0
         retry_at = self.ledger.clock() + delay
-        results: dict[str, int] = {}
+        groups: dict[tuple[bool, str], list[EventRecord]] = {}
         for record in records:
-            retry = retrying and record.attempts + 1 < self.policy.attempts
-            if not self.outbox.record_failure(record.id, text, retry_at if retry else None, record.status):
-                continue  # another worker took the event meanwhile (found it waiting for this epic's pass)
-            result = "retry" if retry else "failed"
-            results[result] = results.get(result, 0) + 1
-            self._log_failure(record.attempts + 1, retry, delay, text, err)
-        if not results:
-            return
-        tracker = records[0].tracker.value
-        counts = {("processed", labels(tracker=tracker, result=result)): float(n) for result, n in results.items()}
+            groups.setdefault((retrying and record.attempts + 1 < self.policy.attempts, record.status), []).append(record)
+        recorded: list[tuple[EventRecord, bool]] = []
         with self.ledger.write() as conn:
+            for (retry, status), group in groups.items():
+                # Only events that still have their status: another worker may have taken one meanwhile
+                # (found it waiting for this epic's pass).
+                changed = set(self.outbox.record_failures(conn, [r.id for r in group], text,
+                                                          retry_at if retry else None, status))
+                recorded += [(record, retry) for record in group if record.id in changed]
+            results = Counter("retry" if retry else "failed" for _, retry in recorded)
+            tracker = records[0].tracker.value
+            counts = {("processed", labels(tracker=tracker, result=result)): float(n) for result, n in results.items()}
             self.ledger.add_counts(conn, {**counts, **metrics.TRACKER_CALLS.drain()})
+        for record, retry in recorded:
+            self._log_failure(record.attempts + 1, retry, delay, text, err)
 
     @staticmethod
     def _log_failure(attempt: int, retry: bool, delay: float, text: str, err: Exception) -> None:

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from connectors.sandbox.faults import FaultPlan
 from connectors.sandbox.github_store import HUMAN_LOGIN, GitHubError
+from connectors.sandbox.jira_people import JiraPerson
 from connectors.sandbox.jira_store import HUMAN, JiraError
 
 bp = Blueprint("sandbox_admin", __name__, url_prefix="/_sandbox")
@@ -49,46 +50,36 @@ def health() -> Response:
     return jsonify({"ok": True, "graphql_schema": _state().schema_source()})
 
 
+def _person(body: dict[str, Any]) -> JiraPerson:
+    return JiraPerson(_state().jira, body.get("actor", HUMAN))
+
+
 @bp.post("/jira/epics")
 def jira_epic() -> tuple[Response, int]:
     body = _body()
-    fields = {"project": {"key": body.get("project", "PILOT")}, "summary": _required(body, "summary")[0],
-              "issuetype": {"name": "Epic"}, "labels": body.get("labels", ["ai-pilot"]),
-              "description": body.get("description")}
-    issue = _state().jira.create(fields, body.get("actor", HUMAN))
-    return jsonify({"key": issue["key"], "id": issue["id"]}), 201
+    return jsonify(_person(body).jira_epic(
+        _required(body, "summary")[0], body.get("project", "PILOT"), body.get("labels", ["ai-pilot"]),
+        body.get("description"))), 201
 
 
 @bp.post("/jira/issues")
 def jira_issue() -> tuple[Response, int]:
     body = _body()
-    fields = {"project": {"key": body.get("project", "PILOT")}, "summary": _required(body, "summary")[0],
-              "issuetype": {"name": body.get("type", "Task")}, "labels": body.get("labels", []),
-              "description": body.get("description")}
-    if body.get("parent"):
-        fields["parent"] = {"key": body["parent"]}
-    if body.get("assignee"):
-        fields["assignee"] = {"accountId": body["assignee"]}
-    issue = _state().jira.create(fields, body.get("actor", HUMAN))
-    return jsonify({"key": issue["key"], "id": issue["id"]}), 201
+    return jsonify(_person(body).jira_issue(
+        _required(body, "summary")[0], body.get("parent"), body.get("project", "PILOT"), body.get("type", "Task"),
+        body.get("labels", []), body.get("assignee"), body.get("description"))), 201
 
 
 @bp.post("/jira/transition")
 def jira_transition() -> Response:
     body = _body()
-    key, status = _required(body, "key", "status")
-    jira = _state().jira
-    jira.move(key, status, body.get("actor", HUMAN))
-    return jsonify({"key": key, "status": jira.issue(key)["status"]})
+    return jsonify(_person(body).jira_transition(*_required(body, "key", "status")))
 
 
 @bp.post("/jira/assign")
 def jira_assign() -> Response:
     body = _body()
-    key = _required(body, "key")[0]
-    assignee = {"accountId": body["assignee"]} if body.get("assignee") else None
-    _state().jira.edit(key, {"assignee": assignee}, body.get("actor", HUMAN))
-    return jsonify({"key": key, "assignee": body.get("assignee")})
+    return jsonify(_person(body).jira_assign(_required(body, "key")[0], body.get("assignee")))
 
 
 @bp.get("/jira/issues/<key>")
