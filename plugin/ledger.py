@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Connection, Engine, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
-    create_engine, delete, event, select, text, update,
+    BigInteger, Boolean, Column, Connection, Engine, Float, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint, create_engine, delete, event, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url

@@ -208,7 +208,8 @@ class Worker:
         retry_at = self.ledger.clock() + delay
         groups: dict[tuple[bool, str], list[EventRecord]] = {}
         for record in records:
-            groups.setdefault((retrying and record.attempts + 1 < self.policy.attempts, record.status), []).append(record)
+            retry = retrying and record.attempts + 1 < self.policy.attempts
+            groups.setdefault((retry, record.status), []).append(record)
         recorded: list[tuple[EventRecord, bool]] = []
         with self.ledger.write() as conn:
             for (retry, status), group in groups.items():

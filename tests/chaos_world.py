@@ -145,8 +145,8 @@ def drained(ledger: Ledger) -> bool:
 
 def settled(sandbox: Sandbox, ledger: Ledger):
     """A condition for `wait_until`: no webhook waiting in the sandbox and no event in the outbox, twice
-    in a row with no new delivery between. The workers' own writes send webhooks (link events) that
-    queue more events, so a drained outbox alone may still have deliveries on their way to it."""
+    in a row with no new delivery between. The workers' own writes send webhooks too, so a drained
+    outbox alone may still have deliveries on their way to it."""
     seen: list[int] = []
 
     def check() -> bool:
