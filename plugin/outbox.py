@@ -109,10 +109,12 @@ class Outbox:
 
     def dispatch_due(self, limit: int = 100, redispatch_after: float = 60.0) -> list[int]:
         """Admits the accepted deliveries, then marks up to `limit` due events as handed out and returns
-        their ids, oldest first.
+        the ids to send to huey, oldest first.
 
-        An event handed out but not claimed within `redispatch_after` seconds (its huey message
-        was lost with a killed worker) is handed out again.
+        Due events of an epic already known (retries of a failed pass, deferrals) go out as one
+        message, for the oldest of them: its pass claims every waiting event of the epic. A message
+        each would only wake workers to find them taken. An event handed out but not claimed within
+        `redispatch_after` seconds (its huey message was lost with a killed worker) is handed out again.
         """
         self.admit()
         now = self.ledger.clock()
@@ -125,9 +127,17 @@ class Outbox:
         if self.engine.dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         statement = (update(events).where(events.c.id.in_(pick), ready)
-                     .values(dispatched_at=now).returning(events.c.id))
+                     .values(dispatched_at=now).returning(events.c.id, events.c.tracker, events.c.epic_key))
         with self.ledger.write() as conn:
-            return sorted(conn.execute(statement).scalars())
+            handed = sorted(conn.execute(statement))
+        epics: set[tuple[str, str]] = set()
+        messages = []
+        for event_id, tracker, epic_key in handed:
+            if epic_key is None or (tracker, epic_key) not in epics:
+                messages.append(event_id)
+            if epic_key is not None:
+                epics.add((tracker, epic_key))
+        return messages
 
     def defer(self, event_id: int, seconds: float) -> None:
         """Not now (its epic is busy), without using up an attempt."""

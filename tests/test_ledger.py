@@ -128,6 +128,22 @@ def test_dispatch_hands_out_each_due_event_once(ledger):
     assert outbox.dispatch_due(redispatch_after=0.0) == ids  # handed out again when never claimed
 
 
+def test_retries_of_one_epic_go_out_as_one_message_and_its_pass_takes_them_all(ledger):
+    outbox = Outbox(ledger)
+    for n in range(4):
+        outbox.accept(event(f"r-{n}", f"AI-{n + 2}"))
+    ids = outbox.dispatch_due()
+    for event_id, epic in zip(ids, ("AI-1", "AI-1", "AI-1", "AI-9")):
+        outbox.set_epic(event_id, epic)
+        assert outbox.claim(event_id)
+        assert outbox.record_failure(event_id, "boom", retry_at=ledger.clock() - 1, status="processing")
+
+    lead, other_epic = outbox.dispatch_due()
+    assert (lead, other_epic) == (ids[0], ids[3])  # the oldest of AI-1's three, and AI-9's one
+    assert outbox.dispatch_due() == []  # the other two are handed out with the first
+    assert sorted(r.id for r in outbox.claim_for_epic(Tracker.JIRA, "AI-1")) == ids[:3]
+
+
 def test_redelivery_after_the_first_copy_left_the_intake_is_still_a_duplicate(ledger):
     outbox = Outbox(ledger)
     assert outbox.accept(event("d")) is not None
