@@ -88,9 +88,10 @@ def assert_nothing_lost_or_doubled(sandbox: Sandbox, ledger: Ledger, plan) -> No
 
 def test_event_stream_under_500s_and_429_bursts_creates_each_gate_once_and_each_comment_once(world, tmp_path):
     sandbox, config, web, ledger = world
-    # Its own process, as in production: the sandbox and the web service keep this one's GIL to themselves.
+    # Two worker processes, as a scaled-out install runs them: each epic's lock and the consumers'
+    # heartbeats are shared through the ledger, and a worker is CPU-bound on one core (one GIL).
     workers = Workers(tmp_path / "pilotgate.yaml", tmp_path / "worker.log")
-    workers.start()
+    workers.start(), workers.start()
     try:
         with Weather(sandbox):
             plan = human_stream(sandbox, EPICS)
