@@ -86,6 +86,8 @@ def serve(config_file: str) -> None:
                 os.waitpid(pid, 0)
                 children.discard(pid)
                 print(f"killed {pid}", flush=True)
+            else:  # an answer all the same: the test waits for one line per command
+                print(f"unknown command {command!r}", flush=True)
     finally:
         for pid in children:
             os.kill(pid, signal.SIGKILL)
