@@ -60,7 +60,7 @@ def test_snapshot_right_after_epic_of_sends_nothing_and_shows_the_whole_epic(gh)
 
     assert operation_names(gh) == ["EpicOf"]
     assert [child.key for child in epic.children] == [f"{REPO}#8", f"{REPO}#7"]
-    assert epic.ticket.ref == f"9001:I_kwDO0001" and epic.ticket.labels == {"ai-pilot"}
+    assert epic.ticket.ref == "9001:I_kwDO0001" and epic.ticket.labels == {"ai-pilot"}
 
 
 def test_provisioning_after_epic_of_needs_no_snapshot_and_no_id_lookup(gh):

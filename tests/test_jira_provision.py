@@ -9,7 +9,7 @@ import pytest
 import requests
 import responses
 
-from connectors.base import DictMemory, TransientError
+from connectors.base import TransientError
 from plugin.model import CreateGates, GateSpec, Tracker
 from tests.jira_payloads import API, add, children_search, connector, epic, epic_get, issue, page, sent
 

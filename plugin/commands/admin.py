@@ -15,7 +15,7 @@ from plugin.config import Config, ConfigError, load_config
 from plugin.doctor import diagnose
 from plugin.model import Tracker
 from plugin.readiness import assess_all
-from plugin.reconcile import Summary, reconcile
+from plugin.reconcile import reconcile
 from plugin.report import pilot_rows, render_json, render_table
 from plugin.report_html import render_html
 from plugin.sync_text import describe_plan, summary_line
