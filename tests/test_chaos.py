@@ -61,7 +61,7 @@ def world(tmp_path):
     write_config(tmp_path, sandbox.url)
     config = load(tmp_path)
     web = WebServer(tmp_path / "pilotgate.yaml", tmp_path / "web.log")
-    # Subscribed to what `pilotgate jira-webhook` registers, as an admin would have it.
+    # Subscribed to what `pilotgate jira register-webhook` registers, as an admin would have it.
     sandbox.configure_webhooks("jira", f"{web.url}/webhooks/jira", config.jira.webhook_secret, JIRA_EVENTS)
     ledger = Ledger(config.database, base_dir=config.base_dir)
     yield sandbox, config, web, ledger
@@ -91,7 +91,8 @@ def test_event_stream_under_500s_and_429_bursts_creates_each_gate_once_and_each_
     # Two worker processes, as a scaled-out install runs them: each epic's lock and the consumers'
     # heartbeats are shared through the ledger, and a worker is CPU-bound on one core (one GIL).
     workers = Workers(tmp_path / "pilotgate.yaml", tmp_path / "worker.log")
-    workers.start(), workers.start()
+    for _ in range(2):
+        workers.start()
     try:
         with Weather(sandbox):
             plan = human_stream(sandbox, EPICS)
