@@ -41,6 +41,9 @@ class Outcome:
     done: bool
     reason: str = ""
     created_keys: tuple[str, ...] = ()
+    # CreateGates skipped because every gate exists, though the snapshot it was planned from lacked
+    # them (a read older than a create): what waited for the gates needs a fresh snapshot.
+    gates_exist: bool = False
 
 
 class Memory(Protocol):

@@ -219,7 +219,8 @@ class GitHubConnector:
             if result.error is not None:
                 pending[index] = result.error
             reason = "; ".join(result.problems) or ("" if result.created else "gates already exist")
-            return Outcome(action, done=bool(result.created), reason=reason, created_keys=tuple(result.created))
+            return Outcome(action, done=bool(result.created), reason=reason, created_keys=tuple(result.created),
+                           gates_exist=not result.created and not result.problems and result.error is None)
         if isinstance(action, AddBlocksLink):
             return self._add_blocks_link(epic, facts, action, problems, ids, links, index)
         if isinstance(action, UpsertComment):

@@ -39,7 +39,7 @@ class GateCreator:
         known = set(epic.gates()) | set(self.memory.gate_tickets(Tracker.JIRA, epic.key))
         missing = _unique(spec for spec in action.gates if spec.gate not in known)
         if not missing:
-            return Outcome(action, done=False, reason="every gate already exists")
+            return Outcome(action, done=False, reason="every gate already exists", gates_exist=True)
         created: Created = {}
         failures: list[str] = []
         for chunk in split_keys(missing, BULK_LIMIT):

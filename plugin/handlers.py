@@ -94,8 +94,10 @@ def _same_comment_planned(action: Action, planned: Sequence[Action]) -> bool:
         isinstance(p, UpsertComment) and p.ticket_key == action.ticket_key for p in planned)
 
 
-def created_gates(outcomes: Sequence[Outcome]) -> bool:
-    return any(isinstance(o.action, CreateGates) and o.created_keys for o in outcomes)
+def gates_now_exist(outcomes: Sequence[Outcome]) -> bool:
+    """Whether gates the plan's snapshot lacked exist now: created by this pass, or found already there
+    (another process created them after this one's read)."""
+    return any(isinstance(o.action, CreateGates) and (o.created_keys or o.gates_exist) for o in outcomes)
 
 
 def plan_again(event: Event | None, template: Template, epic: Epic, now: datetime,
@@ -108,7 +110,7 @@ def plan_again(event: Event | None, template: Template, epic: Epic, now: datetim
 def plan_batch_again(events: Sequence[Event], template: Template, epic: Epic, now: datetime,
                      outcomes: Sequence[Outcome]) -> bool:
     """`plan_again` for the events handled in one pass: any of their started tickets counts."""
-    if not created_gates(outcomes):
+    if not gates_now_exist(outcomes):
         return False
     started = tuple(e.ticket_key for e in events if e.kind is EventKind.WORK_STARTED and e.ticket_key != epic.key)
     return engine.needs_second_pass(template, epic, now, started)

@@ -6,6 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from connectors.base import Outcome
+from plugin import handlers
 from plugin.engine import assess, check_status, missing_content, needs_second_pass, on_work_started, plan
 from plugin.model import AddBlocksLink, AddLabel, CreateGates, SetCheck, StatusCategory, UpsertComment
 from plugin.templates import default_templates_dir, load_templates, parse_template
@@ -278,3 +280,16 @@ def test_second_pass_when_a_gate_is_created_past_its_due_date(fake, template):
     epic = fake.add_epic()
     assert needs_second_pass(template, fake.snapshot(epic.key), LATE)
     assert not needs_second_pass(template, fake.snapshot(epic.key), NOW)
+
+
+def test_second_pass_when_the_gates_were_made_by_another_process_after_this_ones_read(fake, template):
+    epic = fake.add_epic()
+    work = fake.add_work(epic, "Build")
+    fake.set(work.key, category=StatusCategory.IN_PROGRESS, status="In Progress")
+    stale = fake.snapshot(epic.key)  # read before another worker process created the gates
+    [create] = [action for action in plan(template, stale, NOW) if isinstance(action, CreateGates)]
+    found = Outcome(create, done=False, reason="every gate already exists", gates_exist=True)
+    refused = Outcome(create, done=False, reason="success-metric: field 'duedate' is required")
+    # Without the second pass, the comment on the started work waited for gates and was never made.
+    assert handlers.plan_batch_again([], template, stale, NOW, [found])
+    assert not handlers.plan_batch_again([], template, stale, NOW, [refused])
