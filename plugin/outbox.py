@@ -9,6 +9,7 @@ the request, and the request's commit writes two index pages instead of four.
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 import threading
@@ -25,10 +26,33 @@ from plugin.model import Event, Tracker
 QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
 _ENCODE = msgspec.json.Encoder().encode  # the payload column: plain JSON, a few times faster to write and read
 _DECODE = msgspec.json.Decoder().decode
-# Built once: every huey message reads its event, and most find it already taken by a pass that took
-# the whole epic. A statement built per call cost more than running it.
+# The statements of the worker's hot path are built once, values bound at execution: building one cost
+# more than running it (docs/PERFORMANCE.md, "Chaos"). Every huey message reads its event, for one.
 _GET = select(events).where(events.c.id == bindparam("id"))
 _GET_QUEUED = _GET.where(events.c.status == QUEUED)
+_ANY_INTAKE = select(intake.c.id).limit(1)
+# Due, or only deferred because the epic was busy (no failed attempt yet): not backing off.
+_MAY_RUN = or_(events.c.due_at <= bindparam("now"), events.c.attempts == 0)
+# Bound names differ from column names: an UPDATE reserves those for its SET clause.
+_OF_EPIC = and_(events.c.tracker == bindparam("of_tracker"), events.c.epic_key == bindparam("of_epic"),
+                events.c.status == QUEUED, _MAY_RUN)
+_QUEUED_FOR_EPIC = select(events.c.id).where(_OF_EPIC).order_by(events.c.id)
+_CLAIMED = {"status": PROCESSING, "updated_at": bindparam("now")}
+_CLAIM_FOR_EPIC = (update(events).where(events.c.id.in_(_QUEUED_FOR_EPIC.limit(bindparam("limit"))),
+                                        events.c.status == QUEUED)
+                   .values(**_CLAIMED).returning(*events.c))
+_UNTIED = (select(events.c.id, events.c.payload)
+           .where(events.c.tracker == bindparam("of_tracker"), events.c.epic_key.is_(None), events.c.status == QUEUED,
+                  events.c.ticket_key.in_(bindparam("refs", expanding=True)), _MAY_RUN)
+           .order_by(events.c.id).limit(bindparam("limit")))
+_CLAIM_UNTIED = (update(events).where(events.c.id.in_(bindparam("ids", expanding=True)), events.c.epic_key.is_(None),
+                                      events.c.status == QUEUED)
+                 .values(**_CLAIMED, epic_key=bindparam("epic")).returning(*events.c))
+_FINISH = (update(events).where(events.c.id.in_(bindparam("ids", expanding=True)), events.c.status == PROCESSING)
+           .values(status=DONE, error=None, updated_at=bindparam("now")))
+_READY = and_(events.c.status == QUEUED, events.c.due_at <= bindparam("now"),
+              or_(events.c.dispatched_at.is_(None), events.c.dispatched_at < bindparam("stale")))
+_ANY_READY = select(events.c.id).where(_READY).limit(1)
 BATCH = 100  # events of one epic handled in one pass: one snapshot, one plan, one transaction
 ADMIT_BATCH = 500  # intake rows moved into the queue per transaction
 ADMIT_LOCK = 0x70696C6F  # PostgreSQL advisory lock key of the intake mover ("pilo")
@@ -86,7 +110,7 @@ class Outbox:
         collides on the events' unique key and is dropped there.
         """
         with self.engine.connect() as conn:  # a read first: an idle poll never takes the write lock
-            if conn.execute(select(intake.c.id).limit(1)).first() is None:
+            if conn.execute(_ANY_INTAKE).first() is None:
                 return 0
         pick = select(intake.c.id).order_by(intake.c.id).limit(limit)
         now = self.ledger.clock()
@@ -118,18 +142,12 @@ class Outbox:
         """
         self.admit()
         now = self.ledger.clock()
-        ready = and_(events.c.status == QUEUED, events.c.due_at <= now,
-                     or_(events.c.dispatched_at.is_(None), events.c.dispatched_at < now - redispatch_after))
+        values = {"now": now, "stale": now - redispatch_after, "limit": limit}
         with self.engine.connect() as conn:  # a read first: an idle poll never takes the write lock
-            if conn.execute(select(events.c.id).where(ready).limit(1)).first() is None:
+            if conn.execute(_ANY_READY, values).first() is None:
                 return []
-        pick = select(events.c.id).where(ready).order_by(events.c.id).limit(limit)
-        if self.engine.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        statement = (update(events).where(events.c.id.in_(pick), ready)
-                     .values(dispatched_at=now).returning(events.c.id, events.c.tracker, events.c.epic_key))
         with self.ledger.write() as conn:
-            handed = sorted(conn.execute(statement))
+            handed = sorted(conn.execute(_dispatch(self.engine.dialect.name), values))
         epics: set[tuple[str, str]] = set()
         messages = []
         for event_id, tracker, epic_key in handed:
@@ -163,10 +181,7 @@ class Outbox:
     def claim_for_epic(self, tracker: Tracker, epic_key: str, limit: int = BATCH) -> list[EventRecord]:
         """queued -> processing for up to `limit` events of this epic the lock holder may take now
         (see `queued_for_epic`), in one statement; oldest first."""
-        pick = (select(events.c.id).where(events.c.tracker == tracker.value, events.c.epic_key == epic_key,
-                                          events.c.status == QUEUED, self._may_run())
-                .order_by(events.c.id).limit(limit))
-        return self._claim(events.c.id.in_(pick))
+        return self._claim(_CLAIM_FOR_EPIC, {"of_tracker": tracker.value, "of_epic": epic_key, "limit": limit})
 
     def adopt(self, tracker: Tracker, epic_key: str, refs: Collection[str], limit: int = BATCH) -> list[EventRecord]:
         """Claims queued events not yet tied to an epic that are about this epic or one of its tickets.
@@ -177,26 +192,18 @@ class Outbox:
         """
         if not refs:
             return []
-        found = (select(events.c.id, events.c.payload)
-                 .where(events.c.tracker == tracker.value, events.c.epic_key.is_(None), events.c.status == QUEUED,
-                        events.c.ticket_key.in_(sorted(refs)), self._may_run())
-                 .order_by(events.c.id).limit(limit))
+        values = {"of_tracker": tracker.value, "refs": sorted(refs), "limit": limit, "now": self.ledger.clock()}
         with self.engine.connect() as conn:
-            rows = conn.execute(found).all()
+            rows = conn.execute(_UNTIED, values).all()
         ids = [row.id for row in rows if _DECODE(row.payload).get("epic_key") in (None, epic_key)]
         if not ids:
             return []
-        return self._claim(and_(events.c.id.in_(ids), events.c.epic_key.is_(None)), epic_key=epic_key)
+        return self._claim(_CLAIM_UNTIED, {"ids": ids, "epic": epic_key})
 
-    def _may_run(self):
-        """Due, or only deferred because the epic was busy (no failed attempt yet): not backing off."""
-        return or_(events.c.due_at <= self.ledger.clock(), events.c.attempts == 0)
-
-    def _claim(self, condition, **values) -> list[EventRecord]:
-        statement = (update(events).where(condition, events.c.status == QUEUED)
-                     .values(status=PROCESSING, updated_at=self.ledger.clock(), **values).returning(*events.c))
+    def _claim(self, statement, values: dict) -> list[EventRecord]:
         with self.ledger.write() as conn:
-            return sorted((_record(row) for row in conn.execute(statement)), key=lambda record: record.id)
+            rows = conn.execute(statement, {**values, "now": self.ledger.clock()})
+            return sorted((_record(row) for row in rows), key=lambda record: record.id)
 
     def release_dispatched(self) -> int:
         """Every queued event handed out and not yet claimed is due to be handed out again: called
@@ -210,8 +217,7 @@ class Outbox:
         self.finish_all(conn, [event_id])
 
     def finish_all(self, conn, event_ids: Collection[int]) -> None:
-        conn.execute(update(events).where(events.c.id.in_(list(event_ids)), events.c.status == PROCESSING)
-                     .values(status=DONE, error=None, updated_at=self.ledger.clock()))
+        conn.execute(_FINISH, {"ids": list(event_ids), "now": self.ledger.clock()})
 
     def record_failure(self, event_id: int, error: str, retry_at: float | None, status: str | None = None) -> bool:
         """Back to queued until `retry_at`, or failed for good when `retry_at` is None.
@@ -226,11 +232,9 @@ class Outbox:
                         status: str | None = None) -> list[int]:
         """`record_failure` for the events of one failed pass, in one statement inside the caller's
         transaction; the ids it changed."""
-        values = {"status": QUEUED, "due_at": retry_at} if retry_at is not None else {"status": FAILED}
-        condition = [events.c.id.in_(list(event_ids))] + ([events.c.status == status] if status else [])
-        return list(conn.execute(update(events).where(*condition).values(
-            attempts=events.c.attempts + 1, error=error[:4000], updated_at=self.ledger.clock(),
-            dispatched_at=None, **values).returning(events.c.id)).scalars())
+        values = {"ids": list(event_ids), "text": error[:4000], "now": self.ledger.clock(), "when_status": status,
+                  "retry_at": retry_at}
+        return list(conn.execute(_failure(retry_at is not None, status is not None), values).scalars())
 
     def retry(self, event_id: int) -> bool:
         """failed -> queued with a fresh retry budget; False when no failed event has that id."""
@@ -242,22 +246,19 @@ class Outbox:
         return self._update(event_id, PROCESSING, status=QUEUED, due_at=self.ledger.clock(), dispatched_at=None)
 
     def _update(self, event_id: int, when_status: str | None, **values) -> bool:
-        condition = [events.c.id == event_id]
-        if when_status is not None:
-            condition.append(events.c.status == when_status)
+        statement = _update_statement(tuple(sorted(values)), when_status is not None)
         with self.ledger.write() as conn:
-            result = conn.execute(update(events).where(and_(*condition))
-                                  .values(updated_at=self.ledger.clock(), **values))
+            bound = {f"new_{column}": value for column, value in values.items()}
+            result = conn.execute(statement, {**bound, "event_id": event_id, "when_status": when_status,
+                                              "now": self.ledger.clock()})
             return result.rowcount == 1
 
     def queued_for_epic(self, tracker: Tracker, epic_key: str) -> list[int]:
         """Events of this epic the lock holder may take now: due ones, and ones only deferred
         because the epic was busy (no failed attempt yet), but not those backing off after a failure."""
-        query = (select(events.c.id).where(events.c.tracker == tracker.value, events.c.epic_key == epic_key,
-                                           events.c.status == QUEUED, self._may_run())
-                 .order_by(events.c.id))
         with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
+            values = {"of_tracker": tracker.value, "of_epic": epic_key, "now": self.ledger.clock()}
+            return list(conn.execute(_QUEUED_FOR_EPIC, values).scalars())
 
     def failed(self, limit: int = 500) -> list[EventRecord]:
         return self._select(events.c.status == FAILED, limit)
@@ -293,6 +294,38 @@ class Outbox:
         cutoff = self.ledger.clock() - older_than
         with self.ledger.write() as conn:
             return conn.execute(delete(events).where(events.c.status == DONE, events.c.updated_at < cutoff)).rowcount
+
+
+@functools.cache
+def _dispatch(dialect: str):
+    """Marks the due events handed out, oldest first; PostgreSQL's dispatchers skip each other's rows."""
+    pick = select(events.c.id).where(_READY).order_by(events.c.id).limit(bindparam("limit"))
+    if dialect == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    return (update(events).where(events.c.id.in_(pick), _READY).values(dispatched_at=bindparam("now"))
+            .returning(events.c.id, events.c.tracker, events.c.epic_key))
+
+
+@functools.cache
+def _failure(retry: bool, when_status: bool):
+    """Back to queued until :retry_at (retry), or failed for good; with `when_status`, only while the
+    events still have :when_status."""
+    condition = [events.c.id.in_(bindparam("ids", expanding=True))]
+    condition += [events.c.status == bindparam("when_status")] if when_status else []
+    values = {"status": QUEUED, "due_at": bindparam("retry_at")} if retry else {"status": FAILED}
+    return (update(events).where(*condition)
+            .values(attempts=events.c.attempts + 1, error=bindparam("text"), updated_at=bindparam("now"),
+                    dispatched_at=None, **values)
+            .returning(events.c.id))
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...], when_status: bool):
+    """UPDATE of one event's `columns` (bound as :new_<column>), stamped with :now."""
+    condition = [events.c.id == bindparam("event_id")]
+    condition += [events.c.status == bindparam("when_status")] if when_status else []
+    return (update(events).where(*condition)
+            .values(updated_at=bindparam("now"), **{column: bindparam(f"new_{column}") for column in columns}))
 
 
 def _record(row) -> EventRecord:
