@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -13,6 +14,10 @@ ALL_FIELDS = ("summary", "description", "issuetype", "status", "statuscategorych
 SEARCH_COMMENT_LIMIT = 20  # search returns at most 20 comments per issue (JIRA-FACTS)
 
 
+# Rendered shapes of fixed things (users, statuses, types) and timestamps are cached: a chaos run renders
+# the same few thousand of them over and over, and the sandbox shares two cores with the service it
+# tests. Nothing mutates a rendered shape; each answer is encoded as it is.
+@functools.lru_cache(maxsize=65536)
 def jira_time(iso: str | None) -> str | None:
     """Jira's timestamp format: 2024-05-01T10:00:00.000+0000."""
     if not iso:
@@ -29,26 +34,16 @@ class JiraShapes:
         self.api = base.rstrip("/") + "/rest/api/2"
 
     def user(self, account_id: str | None) -> dict[str, Any] | None:
-        if account_id is None:
-            return None
-        known = USERS.get(account_id, {"accountId": account_id, "displayName": account_id,
-                                       "accountType": "atlassian"})
-        avatar = f"{self.api}/universal_avatar/view/type/user/avatar/{account_id}"
-        return {"self": f"{self.api}/user?accountId={account_id}", **known, "active": True, "timeZone": "UTC",
-                "avatarUrls": {size: f"{avatar}?size={size}" for size in ("16x16", "24x24", "32x32", "48x48")}}
+        return None if account_id is None else _user(self.api, account_id)
 
     def status(self, name: str) -> dict[str, Any]:
-        status_id, category = STATUSES[name]
-        return {"self": f"{self.api}/status/{status_id}", "description": "", "iconUrl": "", "name": name,
-                "id": status_id, "statusCategory": self.category(category)}
+        return _status(self.api, name)
 
     def category(self, key: str) -> dict[str, Any]:
-        return {"self": f"{self.api}/statuscategory/{CATEGORIES[key]['id']}", **CATEGORIES[key]}
+        return _category(self.api, key)
 
     def issue_type(self, name: str) -> dict[str, Any]:
-        type_id = ISSUE_TYPES[name]
-        return {"self": f"{self.api}/issuetype/{type_id}", "id": type_id, "description": "", "iconUrl": "",
-                "name": name, "subtask": name == "Subtask", "hierarchyLevel": 1 if name == "Epic" else 0}
+        return _issue_type(self.api, name)
 
     def link_type(self, link_type: dict[str, str]) -> dict[str, Any]:
         return {**link_type, "self": f"{self.api}/issueLinkType/{link_type['id']}"}
@@ -121,6 +116,33 @@ class JiraShapes:
         if props:
             bean["properties"] = props
         return bean
+
+
+@functools.lru_cache(maxsize=1024)
+def _user(api: str, account_id: str) -> dict[str, Any]:
+    known = USERS.get(account_id, {"accountId": account_id, "displayName": account_id, "accountType": "atlassian"})
+    avatar = f"{api}/universal_avatar/view/type/user/avatar/{account_id}"
+    return {"self": f"{api}/user?accountId={account_id}", **known, "active": True, "timeZone": "UTC",
+            "avatarUrls": {size: f"{avatar}?size={size}" for size in ("16x16", "24x24", "32x32", "48x48")}}
+
+
+@functools.lru_cache(maxsize=256)
+def _status(api: str, name: str) -> dict[str, Any]:
+    status_id, category = STATUSES[name]
+    return {"self": f"{api}/status/{status_id}", "description": "", "iconUrl": "", "name": name,
+            "id": status_id, "statusCategory": _category(api, category)}
+
+
+@functools.lru_cache(maxsize=256)
+def _category(api: str, key: str) -> dict[str, Any]:
+    return {"self": f"{api}/statuscategory/{CATEGORIES[key]['id']}", **CATEGORIES[key]}
+
+
+@functools.lru_cache(maxsize=256)
+def _issue_type(api: str, name: str) -> dict[str, Any]:
+    type_id = ISSUE_TYPES[name]
+    return {"self": f"{api}/issuetype/{type_id}", "id": type_id, "description": "", "iconUrl": "",
+            "name": name, "subtask": name == "Subtask", "hierarchyLevel": 1 if name == "Epic" else 0}
 
 
 def select_fields(requested: Iterable[str] | None, issue: dict[str, Any]) -> list[str]:
