@@ -159,25 +159,30 @@ class Workers:
 
 def test_worker_killed_twenty_times_during_the_stream_still_creates_each_gate_once_and_each_comment_once(
         world, tmp_path):
+    """Two worker processes, as in the stream test; each kill takes one of them or both at once (the
+    whole service down), at a random moment, and starts them again."""
     sandbox, config, web, ledger = world
-    log = tmp_path / "worker.log"
     rng = random.Random(11)
     stream: dict = {}
     humans = threading.Thread(target=lambda: stream.update(plan=human_stream(sandbox, EPICS)), daemon=True)
-    workers = Workers(tmp_path / "pilotgate.yaml", log)
-    worker = workers.start()
+    workers = Workers(tmp_path / "pilotgate.yaml", tmp_path / "worker.log")
+    running = [workers.start(), workers.start()]
     kills = 0
     try:
         with Weather(sandbox):
             humans.start()
             while kills < KILLS:
-                # Killed only once it consumes the queue (a kill while it starts tests nothing), then at a
+                victims = [pid for pid in running if rng.random() < 0.5] or [rng.choice(running)]
+                victims = victims[:KILLS - kills]
+                # Killed only once consuming the queue (a kill while it starts tests nothing), then at a
                 # random moment: mid-call, mid-write, or idle.
-                wait_until(lambda: consuming(ledger, worker), 30, "the restarted worker consuming the queue")
+                wait_until(lambda: all(consuming(ledger, pid) for pid in victims), 30,
+                           "the restarted worker consuming the queue")
                 time.sleep(rng.uniform(0.2, 1.0))
-                workers.kill(worker)
-                kills += 1
-                worker = workers.start()
+                for pid in victims:
+                    workers.kill(pid)
+                    kills += 1
+                running = [pid for pid in running if pid not in victims] + [workers.start() for _ in victims]
             humans.join(300)
             assert sandbox.wait_for_webhooks(120)
             through_most_of_the_backlog(ledger)
