@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 import requests
 
 from connectors.base import NotFound, PermanentError, TrackerError, TransientError
-from connectors.http_session import json_of, tracker_session
+from connectors.http_session import json_of, send, tracker_session
 
 API_VERSION = "2022-11-28"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -132,9 +132,8 @@ class GitHubHttp:
             if spaced:
                 self._space_write()
             try:
-                response = self._session.request(
-                    method, url, json=body, params=params, headers=self._headers(), timeout=self._timeout
-                )
+                response = send(self._session, method, url, body=body, params=params, headers=self._headers(),
+                                timeout=self._timeout)
             except (requests.Timeout, requests.ConnectionError) as err:
                 failure = TransientError(f"GitHub did not answer ({type(err).__name__})", request=label)
                 if not retry_ambiguous or attempt == self._max_retries:

@@ -14,7 +14,7 @@ from jira.client import TokenAuth
 from requests.auth import HTTPBasicAuth
 
 from connectors.base import NotFound, PermanentError, TransientError
-from connectors.http_session import json_of, tracker_session
+from connectors.http_session import json_of, send, tracker_session
 from plugin.config import JiraConfig
 
 API = "/rest/api/2/"
@@ -100,9 +100,8 @@ class JiraHttp:
             if last is not None:
                 self._wait(last, attempt, where)
             try:
-                response = self.session.request(
-                    method, self.base + path, json=body, params=params, timeout=self.timeout
-                )
+                response = send(self.session, method, self.base + path, body=body, params=params,
+                                timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as err:
                 failure = f"{type(err).__name__} talking to Jira"
                 if not repeatable:

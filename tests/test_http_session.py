@@ -29,3 +29,45 @@ def test_without_a_ca_bundle_variable_certificates_are_verified_by_default(monke
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     assert tracker_session("https://api.github.com").verify is True
+
+
+def _sent_both_ways(session, **call):
+    """The request `send` makes next to the one `session.request` makes for the same call."""
+    import json
+
+    import responses
+
+    from connectors.http_session import send
+
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.POST, "https://example.atlassian.net/rest/api/2/search/jql", json={})
+        session.request("POST", "https://example.atlassian.net/rest/api/2/search/jql", json=call.get("body"),
+                        params=call.get("params"), headers=call.get("headers"), timeout=5)
+        send(session, "POST", "https://example.atlassian.net/rest/api/2/search/jql", timeout=5, **call)
+        first, second = (c.request for c in mocked.calls)
+    body = (json.loads(first.body), json.loads(second.body)) if first.body else (None, second.body)
+    return first, second, body
+
+
+def test_send_makes_the_request_session_request_makes():
+    from requests.auth import HTTPBasicAuth
+
+    session = tracker_session("https://example.atlassian.net")
+    session.auth = HTTPBasicAuth("ana@example.com", "token")
+    session.headers.update({"Accept": "application/json"})
+    session.cookies.set("AWSALB", "node-2", domain="example.atlassian.net")  # a load balancer's sticky session
+    call = {"body": {"jql": "key = PILOT-1", "fields": ["summary"]}, "params": {"expand": ["names", "schema"]},
+            "headers": {"X-Extra": "1", "accept": "application/json; charset=utf-8"}}
+    first, second, (body, sent_body) = _sent_both_ways(session, **call)
+    assert (second.method, second.url) == (first.method, first.url)
+    assert body == sent_body == call["body"]
+    for name in ("Authorization", "Accept", "Content-Type", "Cookie", "X-Extra"):
+        assert second.headers.get(name) == first.headers.get(name), name
+    assert second.headers["Content-Length"] == str(len(second.body))  # compact JSON: shorter than requests'
+    assert second.headers["Cookie"] == "AWSALB=node-2"
+
+
+def test_send_without_a_body_sends_none():
+    first, second, _ = _sent_both_ways(tracker_session("https://example.atlassian.net"))
+    assert first.body is None and second.body is None
+    assert second.headers.get("Content-Length") == first.headers.get("Content-Length") == "0"
