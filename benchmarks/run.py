@@ -1,8 +1,8 @@
 """Run every benchmark and print one table: figure, target, pass/miss, ratio to the same-run baseline.
 
-    python benchmarks/run.py                 # everything, about 5 minutes on 2 cores
+    python benchmarks/run.py                 # everything, about 7 minutes on 2 cores
     python benchmarks/run.py --only ingest   # one part: ingest, latency, economy, memory
-    python benchmarks/run.py --seconds 3     # shorter load phases for a quick look
+    python benchmarks/run.py --seconds 3 --rounds 1   # shorter load phases for a quick look
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Figure, format_table  # noqa: E402
+from benchmarks.ingest import ROUNDS  # noqa: E402
 
 PARTS = ("ingest", "latency", "economy", "memory")
 
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=PARTS, help="run only these parts (repeatable)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load phase (default 10)")
     parser.add_argument("--servers", default="gunicorn,granian", help="servers to measure the service under")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help=f"interleaved runs of Probot and the relevant ingest scenarios (default {ROUNDS})")
     args = parser.parse_args(argv)
     parts = args.only or list(PARTS)
     figures: list[Figure] = []
@@ -70,7 +73,7 @@ def _measure(part: str, args: argparse.Namespace) -> PartResult:
     if part == "ingest":
         from benchmarks import ingest
 
-        report = ingest.measure(args.seconds, tuple(args.servers.split(",")))
+        report = ingest.measure(args.seconds, tuple(args.servers.split(",")), args.rounds)
         return PartResult(report.figures, report.notes + [f"faster server for relevant events: {report.faster_server}"],
                           {"web": report.web_peak_rss_mb})
     if part == "latency":
