@@ -237,7 +237,7 @@ def test_webhook_insert_waits_out_another_writer_then_commits(tmp_path):
 
 
 def test_webhook_insert_gives_up_on_a_lock_held_too_long_and_recovers(tmp_path, monkeypatch):
-    monkeypatch.setattr("plugin.outbox.LOCKED_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("plugin.intake.LOCKED_WAIT_SECONDS", 0.2)
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.create_schema()
     outbox = Outbox(ledger)

@@ -1,0 +1,93 @@
+"""A webhook's one write: the delivery into the `intake` table, unless it is already there or queued.
+
+Kept apart from the outbox: it runs in the web process on every delivery, on a DB-API connection of
+its own per thread, and waits for SQLite's write lock itself (see `IntakeInsert.__call__`).
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+
+from sqlalchemy import Engine
+
+LOCKED_WAIT_SECONDS = 30.0  # a webhook waits this long for SQLite's write lock, then answers 503
+
+
+class IntakeInsert:
+    """The webhook's one INSERT on a DB-API connection kept per thread: no pool checkout, no SQL
+    compilation per request (SQLAlchemy's per-statement overhead doubled the cost of this path).
+
+    The row goes into `intake` unless the delivery is already in `events`: a redelivery after the
+    dispatcher moved the first copy is still answered "duplicate".
+    """
+
+    _columns = {"tracker": "text", "delivery": "text", "kind": "text", "ticket_key": "text", "payload": "text",
+                "received_at": "double precision"}
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.local = threading.local()
+        if engine.dialect.name == "postgresql":  # a bare parameter in a SELECT list has no type there
+            mark = "%({})s"
+            values = ", ".join(f"CAST({mark.format(column)} AS {kind})" for column, kind in self._columns.items())
+        else:
+            mark = ":{}"
+            values = ", ".join(mark.format(column) for column in self._columns)
+        self.sql = (f"INSERT INTO intake ({', '.join(self._columns)}) SELECT {values} WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM events WHERE tracker = {mark.format('tracker')} "
+                    f"AND delivery = {mark.format('delivery')}) "
+                    "ON CONFLICT (tracker, delivery) DO NOTHING RETURNING id")
+        self.errors = (engine.dialect.loaded_dbapi.OperationalError, engine.dialect.loaded_dbapi.InterfaceError)
+        self.sqlite = engine.dialect.name == "sqlite"
+
+    def __call__(self, row: dict) -> int | None:
+        connection = self._connection()
+        waited_until = time.monotonic() + LOCKED_WAIT_SECONDS
+        while True:
+            try:
+                return self._insert(connection, row)
+            except self.errors as err:
+                if not (self.sqlite and _is_busy(err)):
+                    # A broken connection (database restarted) is dropped; the next request opens a new one.
+                    self.local.connection = None
+                    connection.invalidate()
+                    raise
+                connection.rollback()  # BEGIN went through: a snapshot kept would stay busy for ever
+                if time.monotonic() > waited_until:
+                    raise
+            # SQLite's own busy handler sleeps 1, 2, 5... ms between tries, while the other writer (the
+            # worker's dispatcher or a pass) holds the lock for about a millisecond: small random steps
+            # keep a delivery that collides with it from waiting several times that.
+            time.sleep(random.uniform(20e-6, 200e-6))
+
+    def _connection(self):
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = self.local.connection = self.engine.raw_connection()
+            if self.sqlite:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA busy_timeout=0")  # busy: raise at once, __call__ waits
+                cursor.close()
+        return connection
+
+    def _insert(self, connection, row: dict) -> int | None:
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self.sql, row)
+            found = cursor.fetchone()
+            cursor.close()
+            connection.commit()
+        except self.errors:
+            raise  # the caller waits for the lock or drops the connection
+        except Exception:
+            connection.rollback()  # PostgreSQL refuses every later statement of a failed transaction
+            raise
+        return found[0] if found else None
+
+
+def _is_busy(err: Exception) -> bool:
+    """SQLite's "database is locked" (SQLITE_BUSY and its extended codes): another writer holds the lock."""
+    return (getattr(err, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
