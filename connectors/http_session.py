@@ -1,11 +1,10 @@
-"""HTTP sessions for one tracker's API: the proxy and CA-bundle environment read once, not on every call."""
+"""HTTP sessions for one tracker's API: the proxy and CA-bundle environment read once, and requests sent
+without requests' per-call merging of session settings."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from typing import Mapping
+from typing import Any, Mapping
 
 import msgspec
 import requests

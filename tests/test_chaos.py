@@ -177,7 +177,7 @@ def test_worker_killed_twenty_times_during_the_stream_still_creates_each_gate_on
                 # Killed only once consuming the queue (a kill while it starts tests nothing), then at a
                 # random moment: mid-call, mid-write, or idle.
                 wait_until(lambda: all(consuming(ledger, pid) for pid in victims), 30,
-                           "the restarted worker consuming the queue")
+                           "the workers to be killed consuming the queue")
                 time.sleep(rng.uniform(0.2, 1.0))
                 for pid in victims:
                     workers.kill(pid)
