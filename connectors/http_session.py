@@ -38,13 +38,14 @@ def send(session: requests.Session, method: str, url: str, *, body: Any = None,
          params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
          timeout: float | None = None) -> requests.Response:
     """What `session.request(method, url, json=body, params=params, headers=headers, timeout=timeout)`
-    sends, for a session from `tracker_session` (it has no session-level params or hooks).
+    sends, for a session from `tracker_session` (it has no session-level params).
 
     `Session.request` merges the session's settings into each call's (headers, params, cookies,
     hooks, auth, environment) through generic code that cost a third of a worker's time per tracker
-    call, 0.9 ms of 2.5 (docs/PERFORMANCE.md, "Chaos"). Here the session's headers, cookies and auth
-    are applied directly and the body is encoded by msgspec; `Session.send` still picks the proxy,
-    the TLS settings and the adapter, so proxies and `responses` work as before.
+    call, 0.9 ms of 2.5 (docs/PERFORMANCE.md, "Chaos"). Here the session's headers, cookies, auth and
+    response hooks (the API-call counters of plugin.wiring) are applied directly and the body is
+    encoded by msgspec; `Session.send` still picks the proxy, the TLS settings and the adapter, so
+    proxies and `responses` work as before.
     """
     prepared = requests.PreparedRequest()
     prepared.prepare_method(method)
@@ -58,7 +59,7 @@ def send(session: requests.Session, method: str, url: str, *, body: Any = None,
         prepared.headers["Content-Type"] = "application/json"
     if session.auth is not None:
         prepared.prepare_auth(session.auth, url)
-    prepared.prepare_hooks({})
+    prepared.prepare_hooks(session.hooks)
     return session.send(prepared, timeout=timeout)
 
 

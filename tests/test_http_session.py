@@ -71,3 +71,33 @@ def test_send_without_a_body_sends_none():
     first, second, _ = _sent_both_ways(tracker_session("https://example.atlassian.net"))
     assert first.body is None and second.body is None
     assert second.headers.get("Content-Length") == first.headers.get("Content-Length") == "0"
+
+
+def test_send_runs_the_sessions_response_hooks():
+    session = tracker_session("https://example.atlassian.net")
+    seen = []
+    session.hooks["response"].append(lambda response, **_: seen.append(response.status_code))
+    _sent_both_ways(session)
+    assert seen == [200, 200]  # session.request's call, then send's
+
+
+def test_tracker_calls_of_a_wired_connector_are_counted_for_metrics(tmp_path):
+    """plugin.wiring hangs the /metrics call counter on each connector's session."""
+    import responses
+
+    from plugin.config import config_from_mapping
+    from plugin.ledger import Ledger
+    from plugin.metrics import TRACKER_CALLS
+    from plugin.model import Tracker
+    from plugin.wiring import build_connectors
+    from tests.conftest import config_mapping
+
+    config = config_from_mapping(config_mapping(tmp_path, github=None), base_dir=tmp_path)
+    connector = build_connectors(config, Ledger(config.database, base_dir=tmp_path))[Tracker.JIRA]
+    TRACKER_CALLS.drain()
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.GET, f"{config.jira.url.rstrip('/')}/rest/api/2/issue/PILOT-1", status=404,
+                   json={"errorMessages": ["Issue does not exist"]})
+        assert connector.epic_of("PILOT-1") is None
+    counted = TRACKER_CALLS.drain()
+    assert sum(counted.values()) == 1, counted
