@@ -50,6 +50,16 @@ _FINISH = (update(events).where(events.c.id.in_(bindparam("ids", expanding=True)
 _READY = and_(events.c.status == QUEUED, events.c.due_at <= bindparam("now"),
               or_(events.c.dispatched_at.is_(None), events.c.dispatched_at < bindparam("stale")))
 _ANY_READY = select(events.c.id).where(_READY).limit(1)
+_PICK_READY = select(events.c.id).where(_READY).order_by(events.c.id).limit(bindparam("limit"))
+_HANDED = (events.c.id, events.c.tracker, events.c.epic_key)
+_HAND_OUT_PICKED = (update(events).where(events.c.id.in_(_PICK_READY), _READY).values(dispatched_at=bindparam("now"))
+                    .returning(*_HANDED))
+# PostgreSQL: the dispatchers of several workers skip each other's rows. Picked and locked first, then
+# handed out by id: with `IN (… LIMIT n FOR UPDATE SKIP LOCKED)` inside the UPDATE, PostgreSQL re-ran
+# the subquery for each row and handed out more than n.
+_PICK_READY_LOCKED = _PICK_READY.with_for_update(skip_locked=True)
+_HAND_OUT = (update(events).where(events.c.id.in_(bindparam("ids", expanding=True)))
+             .values(dispatched_at=bindparam("now")).returning(*_HANDED))
 BATCH = 100  # events of one epic handled in one pass: one snapshot, one plan, one transaction
 ADMIT_BATCH = 500  # intake rows moved into the queue per transaction
 ADMIT_LOCK = 0x70696C6F  # PostgreSQL advisory lock key of the intake mover ("pilo")
@@ -143,7 +153,11 @@ class Outbox:
             if conn.execute(_ANY_READY, values).first() is None:
                 return []
         with self.ledger.write() as conn:
-            handed = sorted(conn.execute(_dispatch(self.engine.dialect.name), values))
+            if self.engine.dialect.name == "postgresql":
+                ids = list(conn.execute(_PICK_READY_LOCKED, values).scalars())
+                handed = sorted(conn.execute(_HAND_OUT, {"ids": ids, "now": now})) if ids else []
+            else:
+                handed = sorted(conn.execute(_HAND_OUT_PICKED, values))
         epics: set[tuple[str, str]] = set()
         messages = []
         for event_id, tracker, epic_key in handed:
@@ -290,16 +304,6 @@ class Outbox:
         cutoff = self.ledger.clock() - older_than
         with self.ledger.write() as conn:
             return conn.execute(delete(events).where(events.c.status == DONE, events.c.updated_at < cutoff)).rowcount
-
-
-@functools.cache
-def _dispatch(dialect: str):
-    """Marks the due events handed out, oldest first; PostgreSQL's dispatchers skip each other's rows."""
-    pick = select(events.c.id).where(_READY).order_by(events.c.id).limit(bindparam("limit"))
-    if dialect == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    return (update(events).where(events.c.id.in_(pick), _READY).values(dispatched_at=bindparam("now"))
-            .returning(events.c.id, events.c.tracker, events.c.epic_key))
 
 
 @functools.cache

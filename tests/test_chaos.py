@@ -183,7 +183,8 @@ def test_worker_killed_twenty_times_during_the_stream_still_creates_each_gate_on
                     workers.kill(pid)
                     kills += 1
                 running = [pid for pid in running if pid not in victims] + [workers.start() for _ in victims]
-            humans.join(300)
+            humans.join(120)
+            assert not humans.is_alive(), "the humans did not finish their stream within 120 s"
             assert sandbox.wait_for_webhooks(60)
             through_most_of_the_backlog(ledger)
         # An event a killed worker took from huey before claiming it is handed out again once that

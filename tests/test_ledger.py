@@ -128,6 +128,15 @@ def test_dispatch_hands_out_each_due_event_once(ledger):
     assert outbox.dispatch_due(redispatch_after=0.0) == ids  # handed out again when never claimed
 
 
+def test_dispatch_hands_out_at_most_its_limit_and_the_rest_next_time(ledger):
+    outbox = Outbox(ledger)
+    for n in range(5):
+        outbox.accept(event(f"l-{n}"))
+    first, rest = outbox.dispatch_due(limit=3), outbox.dispatch_due(limit=3)
+    assert [outbox.get(event_id).delivery for event_id in first + rest] == [f"l-{n}" for n in range(5)]
+    assert (len(first), len(rest)) == (3, 2)
+
+
 def test_retries_of_one_epic_go_out_as_one_message_and_its_pass_takes_them_all(ledger):
     outbox = Outbox(ledger)
     for n in range(4):
