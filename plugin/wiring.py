@@ -65,8 +65,9 @@ class WorkerRuntime:
     worker: Worker
     queue: Queue
 
-    def runner(self, threads: int | None = None) -> Runner:
-        return Runner(self.queue, threads or self.config.workers * 2)
+    def runner(self, threads: int | None = None, *, periodic: bool = True) -> Runner:
+        """The consumer; `periodic=False` leaves out the scheduled maintenance and sweep."""
+        return Runner(self.queue, threads or self.config.workers * 2, periodic=periodic)
 
 
 def build_worker(config: Config, *, connectors: Mapping[Tracker, Connector] | None = None,
