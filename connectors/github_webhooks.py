@@ -6,6 +6,7 @@ reads (the rest of a 10-25 KB payload is skipped unbuilt), several times cheaper
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -177,8 +178,14 @@ def parse_github_webhook(
         data = decode(decoder, raw, f"{name}.{action}", name)  # raises, naming the field
     if _is_own(data.sender, bot_login):
         return Ignored("own event", event=name)
-    delivery = _Delivery(delivery_id, name, action, frozenset(s.lower() for s in in_progress), pilot_label.lower())
+    delivery = _Delivery(delivery_id, name, action, _folded(tuple(in_progress)), pilot_label.lower())
     return handler(delivery, data)
+
+
+@functools.cache
+def _folded(names: tuple[str, ...]) -> frozenset[str]:
+    # The configured status names, lower-cased once rather than on every delivery.
+    return frozenset(name.lower() for name in names)
 
 
 def _on_issue(d: _Delivery, data: IssuesEvent) -> Event | Ignored:

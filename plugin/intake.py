@@ -39,11 +39,14 @@ class IntakeInsert:
         self.sql = (f"INSERT INTO intake ({', '.join(self._columns)}) SELECT {values} WHERE NOT EXISTS "
                     f"(SELECT 1 FROM events WHERE tracker = {mark.format('tracker')} "
                     f"AND delivery = {mark.format('delivery')}) "
-                    "ON CONFLICT (tracker, delivery) DO NOTHING RETURNING id")
+                    # No RETURNING: the row count says whether it went in, and RETURNING made SQLite
+                    # collect the row in a scratch table, a third of this statement's time.
+                    "ON CONFLICT (tracker, delivery) DO NOTHING")
         self.errors = (engine.dialect.loaded_dbapi.OperationalError, engine.dialect.loaded_dbapi.InterfaceError)
         self.sqlite = engine.dialect.name == "sqlite"
 
-    def __call__(self, row: dict) -> int | None:
+    def __call__(self, row: dict) -> bool:
+        """True when the row went in, False when the delivery was there already."""
         connection = self._connection()
         waited_until = time.monotonic() + LOCKED_WAIT_SECONDS
         while True:
@@ -73,11 +76,11 @@ class IntakeInsert:
                 cursor.close()
         return connection
 
-    def _insert(self, connection, row: dict) -> int | None:
+    def _insert(self, connection, row: dict) -> bool:
         try:
             cursor = connection.cursor()
             cursor.execute(self.sql, row)
-            found = cursor.fetchone()
+            inserted = cursor.rowcount == 1
             cursor.close()
             connection.commit()
         except self.errors:
@@ -85,7 +88,7 @@ class IntakeInsert:
         except Exception:
             connection.rollback()  # PostgreSQL refuses every later statement of a failed transaction
             raise
-        return found[0] if found else None
+        return inserted
 
 
 def _is_busy(err: Exception) -> bool:

@@ -8,6 +8,8 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Mapping, Union
 
+import msgspec
+
 
 class Tracker(str, enum.Enum):
     JIRA = "jira"
@@ -91,6 +93,16 @@ def _creation_order(ticket: Ticket) -> tuple:
     return (ticket.created or datetime.max, ticket.key)
 
 
+def _unfrozen(value: Any) -> Any:
+    """msgspec's hook for the one type in an Event it does not write by itself."""
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    raise NotImplementedError(f"an Event holds no {type(value).__name__}")
+
+
+_EVENT_JSON = msgspec.json.Encoder(enc_hook=_unfrozen).encode
+
+
 class EventKind(str, enum.Enum):
     WORK_STARTED = "work_started"
     EPIC_CHANGED = "epic_changed"  # created, edited, labelled, reopened...
@@ -118,14 +130,10 @@ class Event:
     occurred_at: datetime | None = None
     detail: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
-    def to_dict(self) -> dict[str, Any]:
-        # Spelled out rather than walked with dataclasses.fields: every queued webhook calls this.
-        return {
-            "tracker": self.tracker.value, "kind": self.kind.value, "delivery_id": self.delivery_id,
-            "ticket_key": self.ticket_key, "epic_key": self.epic_key, "actor": self.actor,
-            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
-            "detail": dict(self.detail),
-        }
+    def to_json(self) -> str:
+        """The queued form, read back by `from_dict`: enums by value, `occurred_at` in RFC 3339.
+        Written by msgspec from the dataclass itself: every queued webhook calls this."""
+        return _EVENT_JSON(self).decode("utf-8")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Event":

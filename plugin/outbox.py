@@ -21,8 +21,7 @@ from plugin.ledger import Ledger, events, insert_ignoring_duplicates, intake
 from plugin.model import Event, Tracker
 
 QUEUED, PROCESSING, DONE, FAILED = "queued", "processing", "done", "failed"
-_ENCODE = msgspec.json.Encoder().encode  # the payload column: plain JSON, a few times faster to write and read
-_DECODE = msgspec.json.Decoder().decode
+_DECODE = msgspec.json.Decoder().decode  # the payload column: plain JSON (Event.to_json), msgspec reads it fastest
 # The statements of the worker's hot path are built once, values bound at execution: building one cost
 # more than running it (docs/PERFORMANCE.md, "Chaos"). Every huey message reads its event, for one.
 _GET = select(events).where(events.c.id == bindparam("id"))
@@ -99,11 +98,11 @@ class Outbox:
         self.engine = ledger.engine
         self._insert = IntakeInsert(self.engine)
 
-    def accept(self, event: Event) -> int | None:
-        """The intake row's id, or None when this delivery was accepted before. Called by every webhook."""
+    def accept(self, event: Event) -> bool:
+        """True when the delivery was taken in, False when it was accepted before. Called by every webhook."""
         return self._insert({
             "tracker": event.tracker.value, "delivery": event.delivery_id, "kind": event.kind.value,
-            "ticket_key": event.ticket_key, "payload": _ENCODE(event.to_dict()).decode("utf-8"),
+            "ticket_key": event.ticket_key, "payload": event.to_json(),
             "received_at": self.ledger.clock(),
         })
 
@@ -181,7 +180,7 @@ class Outbox:
         """Records the verified pilot epic (and the event with its ticket resolved, when it had to be)."""
         values = {"epic_key": epic_key}
         if event is not None:
-            values.update(ticket_key=event.ticket_key, payload=_ENCODE(event.to_dict()).decode("utf-8"))
+            values.update(ticket_key=event.ticket_key, payload=event.to_json())
         self._update(event_id, None, **values)
 
     def claim(self, event_id: int) -> bool:

@@ -236,4 +236,4 @@ def test_missing_sub_issue_is_a_payload_error():
 def test_headers_are_read_case_insensitively_and_events_survive_the_queue():
     headers = {"x-github-event": "issues", "x-github-delivery": "d-1"}
     event = parse_github_webhook(headers, fixture("issues-assigned.work"), **OPTIONS)
-    assert Event.from_dict(json.loads(json.dumps(event.to_dict()))) == event
+    assert Event.from_dict(json.loads(event.to_json())) == event

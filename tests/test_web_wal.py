@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import threading
 
 from tests.conftest import fixture_json
@@ -45,3 +46,15 @@ def test_checkpoint_thread_ends_with_its_application(config):
     gc.collect()
     started.join(timeout=5)
     assert not started.is_alive()
+
+
+def test_server_worker_forked_after_start_runs_its_own_checkpoint_thread(app):
+    checkpointer = app.extensions["pilotgate"].checkpointer
+    checkpointer.ensure_running()
+    pid = os.fork()
+    if pid == 0:  # a server worker forked after the app was loaded (gunicorn --preload): no thread came along
+        inherited = len(_checkpoint_threads())
+        checkpointer.ensure_running()
+        os._exit(0 if (inherited, len(_checkpoint_threads())) == (0, 1) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

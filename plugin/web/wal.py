@@ -17,13 +17,22 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 LOG = logging.getLogger("pilotgate.web")
+_process_generation = 0  # bumped in each forked child: a request asks "is my thread here?" without a syscall
+
+
+def _forked() -> None:
+    global _process_generation
+    _process_generation += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 class WalCheckpointer:
     def __init__(self, engine: Engine, interval: float = 0.5) -> None:
         self.engine = engine
         self.interval = interval
-        self._pid: int | None = None
+        self._generation = -1  # the _process_generation the thread was started in
         self._lock = threading.Lock()
         self._stop = threading.Event()
         event.listen(engine, "connect", _no_checkpoint_on_commit)
@@ -33,11 +42,11 @@ class WalCheckpointer:
         """Starts the thread in this process; cheap when it runs. Called per request, not at start-up,
         because a server that forks its workers after loading the app (gunicorn --preload) keeps no
         thread across the fork."""
-        if self._pid == os.getpid():
+        if self._generation == _process_generation:
             return
         with self._lock:
-            if self._pid != os.getpid():
-                self._pid = os.getpid()
+            if self._generation != _process_generation:
+                self._generation = _process_generation
                 threading.Thread(target=_run, args=(weakref.ref(self), self._stop, self.interval),
                                  name="pilotgate-wal-checkpoint", daemon=True).start()
 

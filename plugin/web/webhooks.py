@@ -11,6 +11,7 @@ ledger is unreachable (send it again).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import replace
@@ -75,7 +76,7 @@ class WebhookGateway:
         source = state.sources.get(tracker)
         if source is None:
             raise Answer(404, error=f"no {tracker[:64]} webhooks are configured here")
-        headers = EnvironHeaders(environ)
+        headers = _Headers(environ)
         refuse = _Refusal(state, source, headers)
         body = _read_body(environ, state.config.max_body_bytes)
         if body is None:
@@ -95,6 +96,22 @@ class WebhookGateway:
             state.metrics.webhook(source.tracker.value, result.event[:64], "ignored")
             return Answer(200, status="ignored", reason=result.reason)
         return _enqueue(state, source, result, body, refuse)
+
+
+class _Headers(EnvironHeaders):
+    """werkzeug's headers over the WSGI environ, with a `get` that finds the environ's key in a cache:
+    the parsers ask for the same few names on every delivery, and werkzeug re-spells each one."""
+
+    def get(self, key, default=None, type=None):  # noqa: A002 (werkzeug's signature)
+        if type is not None:
+            return super().get(key, default, type)
+        return self.environ.get(_environ_key(key), default)
+
+
+@functools.lru_cache(maxsize=64)  # names the code asks for, never the client's
+def _environ_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
 
 
 def _read_body(environ: dict, limit: int) -> bytes | None:
@@ -139,14 +156,14 @@ def _enqueue(state, source, event: Event, body: bytes, refuse: "_Refusal") -> An
     if state.checkpointer is not None:
         state.checkpointer.ensure_running()
     try:
-        row = state.outbox.accept(event)
+        queued = state.outbox.accept(event)
     except (SQLAlchemyError, state.ledger.engine.dialect.loaded_dbapi.Error) as err:
         # Not the client's fault: 503 makes the tracker send it again; nothing was committed.
         logs.error(LOG, "ledger unavailable", delivery=event.delivery_id, tracker=source.tracker,
                    error=type(err).__name__)
         raise Answer(503, (("Retry-After", "30"),), error="the ledger is unavailable; send the delivery again")
     kind = event.kind.value
-    if row is None:
+    if not queued:
         state.metrics.webhook(source.tracker.value, kind, "duplicate")
         logs.debug(LOG, "duplicate delivery", delivery=event.delivery_id, tracker=source.tracker,
                    ticket=event.ticket_key)
