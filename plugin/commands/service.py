@@ -18,6 +18,7 @@ from plugin.config import Config, ConfigError, config_path, load_config
 from plugin.logs import configure_logging
 
 SERVERS = ("granian", "gunicorn")
+DEFAULT_SERVER = "granian"  # it served the webhook path fastest (docs/PERFORMANCE.md, "Ingest")
 GRANIAN_THREADS = 1
 config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                               help="Configuration file (default: $PILOTGATE_CONFIG, else ./pilotgate.yaml).")
@@ -42,7 +43,7 @@ def _start_worker(config_file: str | None):
         raise click.ClickException(str(err)) from None
 
 
-def web_processes(config: Config, server: str = "granian") -> int:
+def web_processes(config: Config, server: str = DEFAULT_SERVER) -> int:
     """How many web server processes `serve` starts: `workers`, but one under granian on a SQLite ledger.
 
     SQLite takes one writer at a time, and every queued delivery is a write: a second granian process
@@ -71,7 +72,7 @@ def server_command(server: str, host: str, port: int, workers: int) -> list[str]
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the web server listens on.")
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--server", type=click.Choice(SERVERS), default="granian", show_default=True)
+@click.option("--server", type=click.Choice(SERVERS), default=DEFAULT_SERVER, show_default=True)
 def serve(config_file: str | None, host: str, port: int, server: str) -> None:
     """Web server and worker together: the one command a single-machine install needs."""
     config, runtime = _start_worker(config_file)
