@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import sqlite3
 import threading
@@ -229,6 +230,25 @@ def _hold_write_lock(path) -> sqlite3.Connection:
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     return holder
+
+
+def test_webhook_threads_connection_settings_never_reach_the_pool(tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.create_schema()
+    outbox = Outbox(ledger)
+    server_thread = threading.Thread(target=outbox.accept, args=(event("d"),))
+    server_thread.start()
+    server_thread.join()
+    gc.collect()  # the ended thread's connection goes with it (a server retiring an idle thread)
+    held = [ledger.engine.raw_connection() for _ in range(ledger.engine.pool.checkedin())]
+    try:
+        for connection in held:  # the insert's autocommit and no-wait settings stayed on its own connection
+            assert connection.driver_connection.isolation_level is not None
+            assert connection.driver_connection.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    finally:
+        for connection in held:
+            connection.close()
+    assert outbox.accept(event("e")) and outbox.stats().depth == 2
 
 
 def test_webhook_insert_waits_out_another_writer_then_commits(tmp_path):
