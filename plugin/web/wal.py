@@ -6,8 +6,8 @@ fsyncs, inside that request: tens of milliseconds on a VM disk, felt by every de
 PASSIVE checkpoint (it never blocks writers or readers) every `interval` seconds instead.
 
 The interval sets the webhooks' tail latency: each checkpoint copies what came in since the last one
-and syncs, on the same two cores. At 4,000 deliveries a second the ingest benchmark's p99 was 15-17 ms
-with 0.5 s, 9-11 ms with 0.25 s and 7 ms with 0.1 s (docs/PERFORMANCE.md, "Ingest").
+and syncs, on the same two cores. At about 4,000 deliveries a second the ingest benchmark's p99 was
+11-17 ms with 0.5 s, 9-11 ms with 0.25 s and 7-8 ms with 0.1 s (docs/PERFORMANCE.md, "Ingest").
 """
 
 from __future__ import annotations
