@@ -97,7 +97,7 @@ def _unfrozen(value: Any) -> Any:
     """msgspec's hook for the one type in an Event it does not write by itself."""
     if isinstance(value, MappingProxyType):
         return dict(value)
-    raise NotImplementedError(f"an Event holds no {type(value).__name__}")
+    raise TypeError(f"an Event holds no {type(value).__name__}: it cannot be queued")
 
 
 _EVENT_JSON = msgspec.json.Encoder(enc_hook=_unfrozen).encode
