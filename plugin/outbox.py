@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Collection
 
 import msgspec
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, union_all, update
 
 from plugin.intake import IntakeInsert
 from plugin.ledger import Ledger, events, insert_ignoring_duplicates, intake
@@ -27,6 +27,14 @@ _DECODE = msgspec.json.Decoder().decode  # the payload column: plain JSON (Event
 _GET = select(events).where(events.c.id == bindparam("id"))
 _GET_QUEUED = _GET.where(events.c.status == QUEUED)
 _ANY_INTAKE = select(intake.c.id).limit(1)
+_NOT_ADMITTED = "intake"  # the stats row of deliveries not yet moved into events
+# One statement, so one snapshot: read in two, a dispatcher moving deliveries from intake into events
+# in between made them count in neither (PostgreSQL reads each statement at its own snapshot).
+_STATS = union_all(
+    select(events.c.status, func.count(), func.min(events.c.due_at))
+    .where(events.c.status.in_((QUEUED, PROCESSING, FAILED))).group_by(events.c.status),
+    select(literal(_NOT_ADMITTED), func.count(), func.min(intake.c.received_at)),
+)
 # Due, or only deferred because the epic was busy (no failed attempt yet): not backing off.
 _MAY_RUN = or_(events.c.due_at <= bindparam("now"), events.c.attempts == 0)
 # Bound names differ from column names: an UPDATE reserves those for its SET clause.
@@ -287,12 +295,9 @@ class Outbox:
 
     def stats(self) -> QueueStats:
         now = self.ledger.clock()
-        query = (select(events.c.status, func.count(), func.min(events.c.due_at))
-                 .where(events.c.status.in_((QUEUED, PROCESSING, FAILED))).group_by(events.c.status))
-        received = select(func.count(), func.min(intake.c.received_at))
         with self.engine.connect() as conn:
-            found = {status: (count, oldest) for status, count, oldest in conn.execute(query)}
-            not_admitted, oldest_received = conn.execute(received).one()
+            found = {status: (count, oldest) for status, count, oldest in conn.execute(_STATS)}
+        not_admitted, oldest_received = found.get(_NOT_ADMITTED, (0, None))
         depth, oldest = found.get(QUEUED, (0, None))
         oldest = min((at for at in (oldest, oldest_received) if at is not None), default=None)
         return QueueStats(depth=depth + not_admitted, oldest_age=max(0.0, now - oldest) if oldest else 0.0,

@@ -232,6 +232,26 @@ def _hold_write_lock(path) -> sqlite3.Connection:
     return holder
 
 
+def test_queue_depth_counts_a_delivery_the_dispatcher_moves_while_it_is_read(ledger, monkeypatch):
+    from sqlalchemy.engine import Connection
+
+    outbox = Outbox(ledger)
+    outbox.accept(event("d"))
+    execute, moved = Connection.execute, []
+
+    def execute_then_move(self, statement, *args, **kwargs):
+        frozen = execute(self, statement, *args, **kwargs).freeze()
+        if not moved:  # after the first read, the dispatcher moves the delivery from intake into events
+            moved.append("moving")
+            monkeypatch.setattr(Connection, "execute", execute)
+            moved.append(outbox.admit())
+        return frozen()
+
+    monkeypatch.setattr(Connection, "execute", execute_then_move)
+    assert outbox.stats().depth == 1
+    assert moved == ["moving", 1]
+
+
 def test_webhook_threads_connection_settings_never_reach_the_pool(tmp_path):
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.create_schema()
