@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Annotated, Any, Callable, Mapping, Sequence
 
@@ -333,7 +333,9 @@ def _option_name(value: Any) -> str | None:
 
 
 def _timestamp(value: str | None) -> datetime | None:
+    """In UTC when it names an offset: the queued form keeps whole minutes of offset only (msgspec)."""
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
     except ValueError:
         raise PayloadError(f"not an ISO 8601 timestamp: {value!r}") from None
+    return stamp.astimezone(timezone.utc) if stamp is not None and stamp.tzinfo is not None else stamp

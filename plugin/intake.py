@@ -78,13 +78,20 @@ class IntakeInsert:
             pooled = self.engine.raw_connection()
             connection = pooled.driver_connection
             pooled.detach()
-            if self.sqlite:
-                connection.isolation_level = None
-                connection.execute("PRAGMA busy_timeout=0")  # busy: raise at once, __call__ waits
-            else:
-                connection.autocommit = True
+            try:
+                self._configure(connection)
+            except BaseException:
+                connection.close()  # detached: nothing else would close it
+                raise
             self.local.connection = connection
         return connection
+
+    def _configure(self, connection) -> None:
+        if self.sqlite:
+            connection.isolation_level = None
+            connection.execute("PRAGMA busy_timeout=0")  # busy: raise at once, __call__ waits
+        else:
+            connection.autocommit = True
 
     def _insert(self, connection, row: dict) -> bool:
         cursor = connection.execute(self.sql, row)

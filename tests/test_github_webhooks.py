@@ -46,6 +46,14 @@ def test_assigning_a_work_issue_starts_work_official_example():
     assert event.occurred_at.isoformat() == "2019-05-15T15:20:18+00:00"
 
 
+def test_a_timestamp_with_an_offset_in_seconds_is_queued_as_the_same_instant_in_utc():
+    payload = fixture("issues-assigned.work")
+    payload["issue"]["updated_at"] = "2019-05-15T20:50:48+05:30:30"
+    event = parse("issues", payload)
+    assert event.occurred_at.isoformat() == "2019-05-15T15:20:18+00:00"
+    assert Event.from_dict(json.loads(event.to_json())).occurred_at == event.occurred_at
+
+
 def test_opening_an_ordinary_issue_is_ignored_official_example():
     result = parse("issues", upstream_json("github-webhooks/issues.opened.json"))
     assert result == Ignored("issues.opened on Codertocat/Hello-World#1: neither a pilot epic nor a gate")

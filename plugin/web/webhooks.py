@@ -103,7 +103,7 @@ class _Headers(EnvironHeaders):
     the parsers ask for the same few names on every delivery, and werkzeug re-spells each one."""
 
     def get(self, key, default=None, type=None):  # noqa: A002 (werkzeug's signature)
-        if type is not None:
+        if type is not None or not isinstance(key, str):
             return super().get(key, default, type)
         return self.environ.get(_environ_key(key), default)
 
