@@ -18,8 +18,9 @@ LOCKED_WAIT_SECONDS = 30.0  # a webhook waits this long for SQLite's write lock,
 
 
 class IntakeInsert:
-    """The webhook's one INSERT on a DB-API connection kept per thread: no pool checkout, no SQL
-    compilation per request (SQLAlchemy's per-statement overhead doubled the cost of this path).
+    """The webhook's one INSERT on a DB-API connection kept per thread (taken out of the pool once, see
+    `_connection`): no pool checkout and no SQL compilation per request (SQLAlchemy's per-statement
+    overhead doubled the cost of this path).
 
     The row goes into `intake` unless the delivery is already in `events`: a redelivery after the
     dispatcher moved the first copy is still answered "duplicate".
